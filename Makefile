@@ -1,0 +1,31 @@
+# Two commands on a fresh clone (Python 3.11 + pip):  make demo   |   make test
+PY ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test bench clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test,s3]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	rm -rf results/quickstart.zarr results/quickstart
+	$(BIN)/scalinglab plan examples/quickstart.toml
+	$(BIN)/scalinglab run examples/quickstart.toml
+	$(BIN)/scalinglab query results/quickstart.zarr --sel alpha=1.0 --sel beta=0.6 --sel t=100000 --var theory_loss --var sim_loss --mean-seed
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15
+
+bench: $(STAMP)
+	$(BIN)/python bench/plrf_sim.py
+	$(BIN)/python bench/sweep_overhead.py
+
+clean:
+	rm -rf $(VENV) results *.egg-info

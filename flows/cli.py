@@ -1,0 +1,301 @@
+"""The ``scalinglab`` command line.
+
+Exit status: 0 all done, 1 some units failed, 2 bad input (one line on stderr naming the
+field, the value and the allowed range; nothing written).
+"""
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import typer
+
+from flows.server import quiet_defaults
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Sweeps, cubes and fits for solvable neural scaling-law models.")
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn SpecError (and other bad-input errors) into one stderr line and exit status 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from scalinglab.errors import SpecError
+
+        try:
+            return fn(*args, **kwargs)
+        except SpecError as err:
+            _fail(str(err))
+
+    return wrapper
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+def _print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    from rich.table import Table
+
+    table = Table(title=title)
+    for c in columns:
+        table.add_column(c)
+    for r in rows:
+        table.add_row(*[str(x) for x in r])
+    _console().print(table)
+
+
+def _summary(store: str, spec, result: dict[str, Any] | None, as_json: bool) -> int:
+    import storage
+
+    counts = storage.status_counts(spec, store, spec.storage_options or None)
+    failures = storage.read_failures(store, spec.storage_options or None)
+    payload = {"store": store, "model": spec.model, **counts,
+               "failures": [{"block": f["block"], "units": f["units"], "error": f["error"].splitlines()[0]}
+                            for f in failures]}
+    if result:
+        payload.update(wall_seconds=round(result["wall_seconds"], 3), block_seconds=round(result["block_seconds"], 3),
+                       blocks_run=result["submitted"])
+    if as_json:
+        typer.echo(json.dumps(payload, indent=2))
+    else:
+        rows = [["units", counts["units_done"], counts["units_failed"], counts["units_pending"], counts["units_total"]],
+                ["blocks", counts["blocks_done"], counts["blocks_failed"], counts["blocks_pending"], counts["blocks_total"]]]
+        _print_table(f"{spec.model} cube {store}", ["", "done", "failed", "pending", "total"], rows)
+        for f in payload["failures"]:
+            cells = ", ".join(f"(alpha={u['alpha']:g}, beta={u['beta']:g}, P={u['P']:g})" for u in f["units"])
+            typer.echo(f"failed block {f['block']} {cells}: {f['error']}")
+        if result:
+            typer.echo(f"ran {result['submitted']} blocks in {result['wall_seconds']:.1f} s wall "
+                       f"({result['block_seconds']:.1f} s of block compute)")
+    if counts["units_failed"]:
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _execute(store: str, spec, blocks: list, ray_address: Optional[str], num_cpus: Optional[int],
+             progress: bool, force: bool = False) -> dict[str, Any] | None:
+    import storage
+    from flows.server import prefect_api
+    from flows.sweep import run_sweep
+
+    if not blocks:
+        return None
+    with storage.CubeLock(store, spec.storage_options or None) as lock:
+        if lock.recovered:
+            typer.echo(f"note: recovered a stale lock of pid {lock.recovered.get('pid')} on "
+                       f"{lock.recovered.get('host')} (started {lock.recovered.get('started')})", err=True)
+        with prefect_api():
+            return run_sweep(store, [b.id for b in blocks], ray_address=ray_address, num_cpus=num_cpus,
+                             show_progress=progress)
+
+
+def _check_code_version(store: str, spec, force: bool) -> None:
+    import storage
+    from storage.cube import code_version, open_group
+
+    stored = dict(open_group(store, spec.storage_options or None, mode="r").attrs)
+    now = code_version()
+    diffs = [f"{k}: {stored.get(k)} -> {now[k]}" for k in ("scalinglab_version", "code_commit") if stored.get(k) != now[k]]
+    if diffs and not force:
+        from scalinglab.errors import SpecError
+
+        raise SpecError("store", "code version", "; ".join(diffs), "the code version that wrote this cube",
+                        "Re-run with --force to resume anyway (numbers may then differ from an uninterrupted run)")
+    del storage
+
+
+ProgressOpt = typer.Option(None, "--progress/--no-progress", help="live progress bar (default: on a terminal)")
+
+
+@app.command()
+@cli_errors
+def run(spec_path: Path = typer.Argument(..., metavar="SPEC", help="sweep spec (TOML)"),
+        store: Optional[str] = typer.Option(None, help="override the spec's [store] path"),
+        ray_address: Optional[str] = typer.Option(None, help="join an existing Ray cluster (e.g. 10.0.0.1:6379)"),
+        num_cpus: Optional[int] = typer.Option(None, min=1, help="local Ray CPUs (default: all)"),
+        force: bool = typer.Option(False, help="resume even if the code version differs from the cube's"),
+        progress: Optional[bool] = ProgressOpt,
+        as_json: bool = typer.Option(False, "--json", help="print the summary as JSON")) -> None:
+    """Validate SPEC, create (or reopen) its cube and compute every pending block."""
+    quiet_defaults()
+    import storage
+    from scalinglab.errors import SpecError
+    from scalinglab.spec import load_spec
+
+    spec = load_spec(spec_path)
+    store = store or spec.store_path
+    opts = spec.storage_options or None
+    if storage.cube_exists(store, opts):
+        stored = storage.read_spec(store, opts)
+        if stored.hash != spec.hash:
+            diff = "; ".join(storage.spec_difference(stored, spec)[:6])
+            raise SpecError("store", "spec", store, "the spec that created this cube",
+                            f"Differences: {diff}. Use a new store path for a different sweep")
+        _check_code_version(store, spec, force)
+    else:
+        storage.create_cube(spec, store)
+    blocks = storage.pending_blocks(spec, store, storage_options=opts)
+    result = _execute(store, spec, blocks, ray_address, num_cpus, sys.stdout.isatty() if progress is None else progress)
+    raise typer.Exit(_summary(store, spec, result, as_json))
+
+
+@app.command()
+@cli_errors
+def resume(store: str = typer.Argument(..., metavar="STORE"),
+           failed: bool = typer.Option(False, "--failed", help="re-run only the failed blocks"),
+           ray_address: Optional[str] = typer.Option(None, help="join an existing Ray cluster"),
+           num_cpus: Optional[int] = typer.Option(None, min=1),
+           force: bool = typer.Option(False, help="resume even if the code version differs from the cube's"),
+           progress: Optional[bool] = ProgressOpt,
+           as_json: bool = typer.Option(False, "--json")) -> None:
+    """Run what is not done in STORE, from the spec stored in the cube."""
+    quiet_defaults()
+    import storage
+
+    spec = storage.read_spec(store)
+    _check_code_version(store, spec, force)
+    blocks = storage.pending_blocks(spec, store, only_failed=failed)
+    if not blocks:
+        typer.echo("nothing to do: every block is done" if not failed else "nothing to do: no failed blocks")
+    result = _execute(store, spec, blocks, ray_address, num_cpus, sys.stdout.isatty() if progress is None else progress)
+    raise typer.Exit(_summary(store, spec, result, as_json))
+
+
+@app.command()
+@cli_errors
+def plan(spec_path: Path = typer.Argument(..., metavar="SPEC"),
+         num_cpus: int = typer.Option(os.cpu_count() or 1, min=1, help="CPUs to estimate the wall time for"),
+         as_json: bool = typer.Option(False, "--json")) -> None:
+    """Print the blocks, units and a cost estimate of SPEC without running anything."""
+    from scalinglab.spec import load_spec
+
+    spec = load_spec(spec_path)
+    blocks = spec.blocks()
+    core_s = spec.estimate_seconds()
+    info = {"model": spec.model, "methods": list(spec.methods), "grid_shape": dict(zip(("alpha", "beta", "N", "P"), spec.grid_shape)),
+            "t_checkpoints": int(spec.t.size), "seeds": spec.seeds, "units": spec.n_units, "blocks": len(blocks),
+            "block_shape": dict(zip(("alpha", "beta", "N", "P"), spec.chunks)),
+            "estimated_core_seconds": round(core_s, 1),
+            "estimated_wall_seconds": round(core_s / min(num_cpus, len(blocks)) + 0.3 * len(blocks) / num_cpus, 1),
+            "spec_hash": spec.hash, "store": spec.store_path,
+            "params": spec.params.model_dump(mode="json")}
+    if as_json:
+        typer.echo(json.dumps(info, indent=2))
+        return
+    rows = [[k, json.dumps(v) if isinstance(v, (dict, list)) else v] for k, v in info.items()]
+    _print_table(f"plan for {spec_path}", ["", "value"], rows)
+
+
+@app.command()
+@cli_errors
+def status(store: str = typer.Argument(..., metavar="STORE"),
+           verify: bool = typer.Option(False, "--verify", help="read every done chunk; mark unreadable blocks pending"),
+           as_json: bool = typer.Option(False, "--json")) -> None:
+    """Counts of done/failed/pending units and blocks, with the reasons of failures."""
+    import storage
+    from storage.lock import is_stale
+
+    spec = storage.read_spec(store)
+    if verify:
+        lock = storage.read_lock(store)
+        if lock and not is_stale(lock):
+            _fail(f"store: {store} is being written by pid {lock.get('pid')} on {lock.get('host')}; verify after it ends")
+        for block, why in storage.verify_blocks(spec, store):
+            typer.echo(f"block {block.id} reset to pending: {why}", err=True)
+    raise typer.Exit(_summary(store, spec, None, as_json))
+
+
+@app.command()
+@cli_errors
+def unlock(store: str = typer.Argument(..., metavar="STORE")) -> None:
+    """Remove the writer lock of STORE (after its sweep was killed on another host)."""
+    import storage
+
+    held = storage.read_lock(store)
+    if not held:
+        typer.echo("no lock held")
+        return
+    storage.break_lock(store)
+    typer.echo(f"removed the lock of pid {held.get('pid')} on {held.get('host')}")
+
+
+def _parse_sel(ds, sel: list[str]) -> dict[str, Any]:
+    from scalinglab.errors import SpecError
+
+    out: dict[str, Any] = {}
+    for item in sel:
+        if "=" not in item:
+            raise SpecError("cli", "--sel", item, "DIM=VALUE, e.g. alpha=1.0")
+        dim, value = item.split("=", 1)
+        dim = dim.strip()
+        if dim not in ds.dims:
+            raise SpecError("cli", "--sel", item, f"a dimension among {list(ds.dims)}")
+        coord = ds[dim].values
+        try:
+            v = math.inf if value.strip().lower() == "inf" else float(value)
+        except ValueError:
+            raise SpecError("cli", "--sel", item, "a number or inf") from None
+        match = [c for c in coord if (math.isinf(v) and math.isinf(c)) or (not math.isinf(v) and not math.isinf(c)
+                                                                              and math.isclose(c, v, rel_tol=1e-9, abs_tol=1e-12))]
+        if not match:
+            raise SpecError("cli", "--sel", item, f"one of {[float(c) for c in coord]}")
+        out[dim] = match[0]
+    return out
+
+
+@app.command()
+@cli_errors
+def query(store: str = typer.Argument(..., metavar="STORE"),
+          sel: list[str] = typer.Option([], "--sel", help="DIM=VALUE, repeatable"),
+          var: list[str] = typer.Option([], "--var", help="data variable(s); default: all loss variables"),
+          fmt: str = typer.Option("table", "--format", help="table, csv or json"),
+          reduce_seed: bool = typer.Option(False, "--mean-seed", help="average sim variables over seeds (adds _sem)")) -> None:
+    """Print a selection of the cube as a table, CSV or JSON."""
+    import storage
+    from scalinglab.errors import SpecError
+
+    if fmt not in ("table", "csv", "json"):
+        raise SpecError("cli", "--format", fmt, "one of table, csv, json")
+    ds = storage.open_cube(store)
+    names = var or [v for v in ds.data_vars if v.startswith(("theory_", "sim_"))]
+    for v in names:
+        if v not in ds.data_vars:
+            raise SpecError("cli", "--var", v, f"one of {sorted(ds.data_vars)}")
+    sub = ds[names].sel(_parse_sel(ds, sel))
+    if reduce_seed and "seed" in sub.dims:
+        n = sub.sizes["seed"]
+        sub = sub.assign({f"{v}_sem": sub[v].std("seed", ddof=1) / math.sqrt(n) for v in names if "seed" in sub[v].dims})
+        sub = sub.mean("seed", keep_attrs=True) if n else sub
+    df = sub.to_dataframe().reset_index()
+    if fmt == "csv":
+        typer.echo(df.to_csv(index=False), nl=False)
+    elif fmt == "json":
+        typer.echo(df.to_json(orient="records"))
+    else:
+        if len(df) > 200:
+            typer.echo(f"{len(df)} rows; showing the first 200 (use --format csv for all)", err=True)
+        _print_table(f"{store}", list(df.columns), df.head(200).values.tolist())
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,97 @@
+"""One Prefect API for the whole sweep (stack.md §2).
+
+Without PREFECT_API_URL, Prefect would start a temporary server in *every* Ray worker.
+So the driver starts one local server (uvicorn, like Prefect's own ephemeral server) and
+exports its URL before Ray starts; workers inherit it. The server dies with the driver
+(PR_SET_PDEATHSIG), so a ``kill -9`` of the driver leaves no orphaned server behind.
+If PREFECT_API_URL is already set (a real ``prefect server start``), it is used as is.
+"""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from typing import Iterator
+
+__all__ = ["prefect_api", "quiet_defaults"]
+
+
+def quiet_defaults() -> None:
+    """Environment defaults for a quiet, offline, fast run (only where the user set nothing)."""
+    for key, value in {
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_DEDUP_LOGS": "0",
+    }.items():
+        os.environ.setdefault(key, value)
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def prefect_api(timeout: float = 90.0) -> Iterator[str]:
+    """Yield the API URL every process of this sweep reports to (starting a local server if needed)."""
+    url = os.environ.get("PREFECT_API_URL")
+    if url:
+        yield url
+        return
+    import httpx
+    import prefect
+
+    port = _free_port()
+    env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent), "--factory",
+         "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port),
+         "--log-level", "error", "--lifespan", "on"],
+        env=env, preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + timeout
+    try:
+        with httpx.Client() as client:
+            while True:
+                if proc.poll() is not None:
+                    err = proc.stderr.read().decode(errors="replace")[-2000:] if proc.stderr else ""
+                    raise RuntimeError(f"the local Prefect server exited with code {proc.returncode}: {err}")
+                try:
+                    if client.get(f"{url}/health", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the local Prefect server did not answer within {timeout:.0f} s")
+                time.sleep(0.2)
+        os.environ["PREFECT_API_URL"] = url
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            yield url
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,377 @@
+"""The sweep spec: grid axes, model, methods, params; validation; hashing; blocks.
+
+A spec is TOML (``examples/quickstart.toml``)::
+
+    model = "plrf"
+    methods = ["theory", "simulation"]
+    seeds = 4
+    [grid]        # each axis: a list, or {geomspace=[a,b], num=k} / {linspace=[a,b], num=k}
+    alpha = [0.8, 1.0]
+    beta  = [0.3, 0.6]
+    N     = {geomspace = [64, 512], num = 4}
+    P     = ["inf"]
+    t     = {geomspace = [1, 100000], num = 41}
+    [params]      # model-specific (see each model's ``Params``)
+    [store]
+    path = "results/quickstart.zarr"
+
+Every problem is reported as one :class:`~scalinglab.errors.SpecError` line naming the
+field, the value and the allowed range. Validation runs once, here, before anything is
+written (STYLE.md §7).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Literal, Union
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from scalinglab.errors import SpecError
+from scalinglab.models import MODELS, get_model
+from scalinglab.models.base import Point
+
+__all__ = ["SweepSpec", "Block", "load_spec", "parse_spec", "spec_from_json", "GRID_AXES"]
+
+GRID_AXES = ("alpha", "beta", "N", "P")  # the axes blocks are cut along; t and seed stay whole
+METHODS = ("theory", "simulation")
+#: A block is sized to hold at least this much estimated work (stack.md §2: Prefect costs
+#: 150–300 ms per task on Ray, so a block must be worth >= 1 s).
+TARGET_BLOCK_SECONDS = 2.0
+MAX_POINTS = 10_000_000
+
+
+class _Range(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    geomspace: tuple[float, float] | None = None
+    linspace: tuple[float, float] | None = None
+    num: int = Field(..., ge=1, le=100_000)
+
+
+AxisValue = Union[float, int, str]
+AxisSpec = Union[list[AxisValue], _Range]
+
+
+class GridSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    alpha: AxisSpec
+    beta: AxisSpec
+    N: AxisSpec
+    P: AxisSpec = Field(default_factory=lambda: ["inf"])
+    t: AxisSpec
+
+
+class StoreSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    path: str = Field(..., min_length=1)
+    storage_options: dict[str, Any] = Field(default_factory=dict)
+
+
+class ScheduleSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    cron: str | None = None
+    interval: float | None = Field(None, gt=0)
+
+
+class _RawSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: str
+    methods: list[Literal["theory", "simulation"]] = Field(..., min_length=1)
+    seeds: int = Field(1, ge=1, le=100_000)
+    grid: GridSpec
+    params: dict[str, Any] = Field(default_factory=dict)
+    store: StoreSpec
+    schedule: ScheduleSpec | None = None
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, v: str) -> str:
+        if v not in MODELS:
+            raise ValueError(f"one of {sorted(MODELS)}")
+        return v
+
+
+def _expand(name: str, axis: Any) -> np.ndarray:
+    """One grid axis as a sorted float64 array (inf allowed where the model accepts it)."""
+    if isinstance(axis, _Range):
+        kinds = [k for k in ("geomspace", "linspace") if getattr(axis, k) is not None]
+        if len(kinds) != 1:
+            raise SpecError("spec.grid", name, axis.model_dump(exclude_none=True),
+                            "exactly one of {geomspace=[a,b], num=k} or {linspace=[a,b], num=k}")
+        lo, hi = getattr(axis, kinds[0])
+        if kinds[0] == "geomspace":
+            if not (lo > 0 and hi > 0 and math.isfinite(lo) and math.isfinite(hi)):
+                raise SpecError("spec.grid", name, [lo, hi], "geomspace bounds in (0, inf)")
+            values = np.geomspace(lo, hi, axis.num)
+        else:
+            if not (math.isfinite(lo) and math.isfinite(hi)):
+                raise SpecError("spec.grid", name, [lo, hi], "finite linspace bounds")
+            values = np.linspace(lo, hi, axis.num)
+    else:
+        values = []
+        for x in axis:
+            if isinstance(x, bool):
+                raise SpecError("spec.grid", name, x, "a number or \"inf\"")
+            if isinstance(x, str):
+                if x.strip().lower() not in ("inf", "+inf", "infinity"):
+                    raise SpecError("spec.grid", name, x, "a number or \"inf\"")
+                values.append(math.inf)
+            else:
+                values.append(float(x))
+        values = np.asarray(values, dtype=np.float64)
+    if values.size == 0:
+        raise SpecError("spec.grid", name, [], "a non-empty list of values")
+    if np.any(np.isnan(values)):
+        raise SpecError("spec.grid", name, "nan", "numbers, not NaN")
+    return values
+
+
+def _integer_axis(name: str, values: np.ndarray, allow_inf: bool) -> np.ndarray:
+    finite = np.isfinite(values)
+    if np.any(values[finite] < 1) or np.any(values <= 0):
+        bad = values[values < 1][0] if np.any(values < 1) else values[0]
+        raise SpecError("spec.grid", name, float(bad), "positive values (integers >= 1)")
+    if not allow_inf and not np.all(finite):
+        raise SpecError("spec.grid", name, "inf", "finite integers >= 1")
+    out = values.copy()
+    out[finite] = np.round(values[finite])
+    return np.unique(out)
+
+
+@dataclass(frozen=True)
+class Block:
+    """One unit of work and of storage: a rectangle of the grid, whole along N, seed and t.
+
+    ``index`` is the block's chunk index along (alpha, beta, N, P); ``slices`` the index
+    ranges it covers in the cube.
+    """
+
+    id: int
+    index: tuple[int, int, int, int]
+    slices: tuple[slice, slice, slice, slice]
+
+    def cells(self) -> Iterator[tuple[int, int, int]]:
+        """(ia, ib, iP) of every (alpha, beta, P) cell in the block."""
+        a, b, _, p = self.slices
+        for ia in range(a.start, a.stop):
+            for ib in range(b.start, b.stop):
+                for ip in range(p.start, p.stop):
+                    yield ia, ib, ip
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return tuple(s.stop - s.start for s in self.slices)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A validated, resolved spec: expanded axes, resolved params, chunking, hash."""
+
+    model: str
+    methods: tuple[str, ...]
+    seeds: int
+    alpha: np.ndarray
+    beta: np.ndarray
+    N: np.ndarray
+    P: np.ndarray
+    t: np.ndarray
+    params: Any  # the model's Params
+    store_path: str
+    storage_options: dict[str, Any]
+    schedule: dict[str, Any] | None
+    chunks: tuple[int, int, int, int]
+
+    # ---- identity -------------------------------------------------------------------------
+    def science(self) -> dict[str, Any]:
+        """Everything that determines the numbers (what the hash covers)."""
+
+        def enc(a: np.ndarray) -> list[Any]:
+            return [("inf" if math.isinf(x) else (int(x) if float(x).is_integer() else float(x))) for x in a]
+
+        return {
+            "model": self.model,
+            "methods": list(self.methods),
+            "seeds": self.seeds,
+            "grid": {"alpha": enc(self.alpha), "beta": enc(self.beta), "N": enc(self.N),
+                     "P": enc(self.P), "t": enc(self.t)},
+            "params": self.params.model_dump(mode="json"),
+            "chunks": list(self.chunks),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.science()
+        d["store"] = {"path": self.store_path, "storage_options": self.storage_options}
+        if self.schedule:
+            d["schedule"] = self.schedule
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @property
+    def hash(self) -> str:
+        """sha256 of the canonical JSON of :meth:`science` (store path and schedule excluded)."""
+        return hashlib.sha256(json.dumps(self.science(), sort_keys=True).encode()).hexdigest()
+
+    # ---- grid -----------------------------------------------------------------------------
+    @property
+    def grid_shape(self) -> tuple[int, int, int, int]:
+        return (self.alpha.size, self.beta.size, self.N.size, self.P.size)
+
+    @property
+    def n_units(self) -> int:
+        return int(np.prod(self.grid_shape))
+
+    def blocks(self) -> list[Block]:
+        """All blocks, in chunk order."""
+        counts = [math.ceil(n / c) for n, c in zip(self.grid_shape, self.chunks)]
+        out: list[Block] = []
+        for idx in np.ndindex(*counts):
+            slices = tuple(slice(i * c, min((i + 1) * c, n)) for i, c, n in zip(idx, self.chunks, self.grid_shape))
+            out.append(Block(id=len(out), index=tuple(int(i) for i in idx), slices=slices))  # type: ignore[arg-type]
+        return out
+
+    def point(self, ia: int, ib: int, ip: int) -> Point:
+        return Point(float(self.alpha[ia]), float(self.beta[ib]), float(self.P[ip]), self.N, self.t, self.params)
+
+    def seed_sequence(self, kind: int, ia: int, ib: int, iN: int, ip: int, s: int) -> np.random.SeedSequence:
+        """The random stream of one unit: derived from (spec hash, grid point, seed index).
+
+        ``kind`` is 0 for simulation seeds and 1 for theory draws, so the two never share a stream.
+        """
+        return np.random.SeedSequence(entropy=int(self.hash[:32], 16), spawn_key=(kind, ia, ib, iN, ip, s))
+
+    def sim_rngs(self, ia: int, ib: int, ip: int) -> list[list[np.random.Generator]]:
+        return [[np.random.default_rng(self.seed_sequence(0, ia, ib, iN, ip, s)) for s in range(self.seeds)]
+                for iN in range(self.N.size)]
+
+    def theory_rngs(self, ia: int, ib: int, ip: int) -> list[np.random.Generator]:
+        return [np.random.default_rng(self.seed_sequence(1, ia, ib, iN, ip, 0)) for iN in range(self.N.size)]
+
+    def model_module(self):
+        return get_model(self.model)
+
+    def variables(self) -> dict[str, tuple[str, ...]]:
+        """Cube data variables by method: {"theory": ("theory_loss", ...), "simulation": (...)}."""
+        m = self.model_module()
+        out: dict[str, tuple[str, ...]] = {}
+        if "theory" in self.methods:
+            out["theory"] = tuple(f"theory_{v}" for v in m.theory_variables(self.params))
+        if "simulation" in self.methods:
+            out["simulation"] = tuple(f"sim_{v}" for v in m.sim_variables(self.params))
+        return out
+
+    def cell_cost(self, ia: int = 0, ib: int = 0, ip: int = 0) -> float:
+        """Estimated seconds for one (alpha, beta, P) cell, all N, all seeds."""
+        m = self.model_module()
+        pt = self.point(ia, ib, ip)
+        total = 0.0
+        if "theory" in self.methods:
+            total += m.cost(pt, "theory")
+        if "simulation" in self.methods:
+            total += self.seeds * m.cost(pt, "simulation")
+        return total
+
+    def estimate_seconds(self) -> float:
+        """Estimated total compute (core-seconds) of the whole sweep."""
+        return float(sum(self.cell_cost(ia, ib, ip) for ia in range(self.alpha.size)
+                         for ib in range(self.beta.size) for ip in range(self.P.size)))
+
+
+def _format_validation_error(err: ValidationError) -> SpecError:
+    e = err.errors()[0]
+    loc = [str(x) for x in e["loc"] if not str(x).startswith(("list[", "_Range", "function-"))]
+    # Drop pydantic's union-branch names (e.g. 'float', 'int', 'str') from the location.
+    loc = [x for x in loc if x not in ("float", "int", "str", "list", "constrained-str")]
+    field = ".".join(loc) or "spec"
+    where = "spec"
+    if len(loc) > 1:
+        where, field = "spec." + ".".join(loc[:-1]), loc[-1]
+    msg = e["msg"]
+    if e["type"] == "extra_forbidden":
+        return SpecError(where, field, e.get("input"), "no such key; check the spelling against the documented spec")
+    if e["type"] == "missing":
+        return SpecError(where, field, None, "a value (this key is required)")
+    expected = msg.removeprefix("Value error, ").removeprefix("Input should be ")
+    return SpecError(where, field, e.get("input"), expected)
+
+
+def _choose_chunks(spec: SweepSpec) -> tuple[int, int, int, int]:
+    """Block shape: one (alpha, P) row, whole N, and as many beta values as make >= TARGET s."""
+    probe = SweepSpec(**{**spec.__dict__, "chunks": (1, 1, spec.N.size, 1)})
+    per_cell = max(probe.cell_cost(), 1e-6)
+    nb = int(min(spec.beta.size, max(1, math.ceil(TARGET_BLOCK_SECONDS / per_cell))))
+    na = 1
+    if nb == spec.beta.size:
+        na = int(min(spec.alpha.size, max(1, math.ceil(TARGET_BLOCK_SECONDS / (per_cell * nb)))))
+    return (na, nb, spec.N.size, 1)
+
+
+def parse_spec(data: dict[str, Any], *, chunks: tuple[int, int, int, int] | None = None) -> SweepSpec:
+    """Validate a spec dict (parsed TOML) into a :class:`SweepSpec`; raise SpecError (one line)."""
+    try:
+        raw = _RawSpec.model_validate(data)
+    except ValidationError as err:
+        raise _format_validation_error(err) from None
+    model = get_model(raw.model)
+    try:
+        params = model.Params.model_validate(raw.params)
+    except ValidationError as err:
+        e = _format_validation_error(err)
+        raise SpecError("spec.params", e.field, e.value, e.expected) from None
+    g = raw.grid
+    alpha = _expand("alpha", g.alpha)
+    beta = _expand("beta", g.beta)
+    if not np.all(np.isfinite(alpha)):
+        raise SpecError("spec.grid", "alpha", "inf", "finite numbers")
+    if not np.all(np.isfinite(beta)):
+        raise SpecError("spec.grid", "beta", "inf", "finite numbers")
+    alpha, beta = np.unique(alpha), np.unique(beta)
+    N = _integer_axis("N", _expand("N", g.N), allow_inf=True)
+    P = _integer_axis("P", _expand("P", g.P), allow_inf=True)
+    t = _integer_axis("t", _expand("t", g.t), allow_inf=False)
+    if N.size * alpha.size * beta.size * P.size * t.size * (raw.seeds if "simulation" in raw.methods else 1) > MAX_POINTS * 10:
+        raise SpecError("spec", "grid", "too large", f"at most {MAX_POINTS * 10:.0e} stored values")
+    if hasattr(model, "resolve_params"):
+        params = model.resolve_params(params, alpha=alpha, beta=beta, N=N, P=P, t=t)
+    for a in alpha:
+        for b in beta:
+            for n in N:
+                for p in P:
+                    model.check_domain(float(a), float(b), float(n), float(p), int(t.max()), params)
+    spec = SweepSpec(
+        model=raw.model, methods=tuple(m for m in METHODS if m in raw.methods), seeds=raw.seeds,
+        alpha=alpha, beta=beta, N=N, P=P, t=t.astype(np.int64), params=params,
+        store_path=raw.store.path, storage_options=raw.store.storage_options,
+        schedule=raw.schedule.model_dump(exclude_none=True) if raw.schedule else None,
+        chunks=(1, 1, N.size, 1),
+    )
+    if chunks is None:
+        chunks = _choose_chunks(spec)
+    return SweepSpec(**{**spec.__dict__, "chunks": tuple(int(c) for c in chunks)})
+
+
+def load_spec(path: str | Path) -> SweepSpec:
+    """Read and validate a TOML spec file."""
+    p = Path(path)
+    if not p.is_file():
+        raise SpecError("cli", "SPEC", str(path), "an existing TOML file")
+    try:
+        data = tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise SpecError("spec", "toml", p.name, f"valid TOML ({err})") from None
+    return parse_spec(data)
+
+
+def spec_from_json(text: str) -> SweepSpec:
+    """Rebuild a spec stored in a cube's attrs (keeps its stored chunking)."""
+    d = json.loads(text)
+    chunks = tuple(d.pop("chunks"))
+    store = d.pop("store")
+    d["store"] = {"path": store["path"], "storage_options": store.get("storage_options", {})}
+    return parse_spec(d, chunks=chunks)  # type: ignore[arg-type]

@@ -1,0 +1,275 @@
+"""The results cube: one Zarr v3 group per sweep, read back as an xarray Dataset.
+
+Contract (DESIGN.md, "The cube contract"):
+
+- dims ``alpha, beta, N, P, seed, t``; P = inf (one-pass) and N = inf are stored as float;
+- ``theory_<var>(alpha, beta, N, P, t)``, ``sim_<var>(alpha, beta, N, P, seed, t)``;
+- ``status(alpha, beta, N, P)`` int8 (0 pending, 1 done, 2 failed), ``wall_time`` (s);
+- one block = one chunk of every variable (whole along seed and t). A block's data is
+  written first and its status last, so a crash leaves it pending, never half-done;
+- attrs hold the resolved spec, its hash, the package version and the code commit.
+
+Only the coordinator creates the cube (metadata); tasks write whole chunks.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import subprocess
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from scalinglab.compute import BlockResult
+from scalinglab.errors import SpecError
+from scalinglab.spec import Block, SweepSpec, spec_from_json
+
+from .paths import filesystem, join
+
+__all__ = [
+    "PENDING", "DONE", "FAILED", "STATUS_NAMES",
+    "create_cube", "open_cube", "open_group", "read_spec", "write_block", "set_status",
+    "block_status", "pending_blocks", "status_counts", "cube_exists", "spec_difference",
+    "verify_blocks", "code_version",
+]
+
+PENDING, DONE, FAILED = 0, 1, 2
+STATUS_NAMES = {PENDING: "pending", DONE: "done", FAILED: "failed"}
+
+_COORD_ATTRS = {
+    "alpha": {"long_name": "data complexity alpha", "units": "1",
+              "description": "covariance eigenvalues lambda_j = j^(-2 alpha)"},
+    "beta": {"long_name": "target complexity beta", "units": "1",
+             "description": "target power lambda_j b_j^2 = j^(-2(alpha+beta))"},
+    "N": {"long_name": "trained parameters N", "units": "parameters",
+          "description": "size of the random projection (inf: no projection)"},
+    "P": {"long_name": "distinct training samples P", "units": "samples",
+          "description": "inf: a fresh sample every step (one pass)"},
+    "seed": {"long_name": "simulation seed index", "units": "1",
+             "description": "an independent draw of the projection and of the data stream"},
+    "t": {"long_name": "optimizer steps t", "units": "steps", "description": "checkpoints of one run"},
+}
+
+
+def code_version() -> dict[str, str]:
+    """Package version and the git commit of the code (``unknown`` outside a checkout)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        ver = version("scalinglab")
+    except PackageNotFoundError:
+        ver = "unknown"
+    try:
+        root = Path(__file__).resolve().parents[1]
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                                text=True, timeout=5).stdout.strip() or "unknown"
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        if commit != "unknown" and dirty:
+            commit += "+dirty"
+    except (OSError, subprocess.SubprocessError):
+        commit = "unknown"
+    return {"scalinglab_version": ver, "code_commit": commit}
+
+
+def _template(spec: SweepSpec):
+    import xarray as xr
+
+    ga, gb, gn, gp = spec.grid_shape
+    nt, ns = spec.t.size, spec.seeds
+    grid_dims = ("alpha", "beta", "N", "P")
+    data: dict[str, Any] = {}
+    encoding: dict[str, Any] = {}
+    ca, cb, cn, cp = spec.chunks
+    model = spec.model_module()
+    p = spec.params
+    for method, names in spec.variables().items():
+        for name in names:
+            if method == "theory":
+                dims, shape, chunks = grid_dims + ("t",), (ga, gb, gn, gp, nt), (ca, cb, cn, cp, nt)
+            else:
+                dims, shape, chunks = grid_dims + ("seed", "t"), (ga, gb, gn, gp, ns, nt), (ca, cb, cn, cp, ns, nt)
+            attrs = {"method": method, "units": "loss (no factor 1/2)",
+                     "source": getattr(p, "theory", "") if method == "theory" else getattr(p, "simulation", "")}
+            data[name] = xr.Variable(dims, np.full(shape, np.nan), attrs=attrs)
+            encoding[name] = {"chunks": chunks, "_FillValue": np.nan}
+    data["status"] = xr.Variable(grid_dims, np.zeros((ga, gb, gn, gp), np.int8),
+                                 attrs={"flag_values": [PENDING, DONE, FAILED], "flag_meanings": "pending done failed"})
+    encoding["status"] = {"chunks": spec.chunks, "_FillValue": None}
+    data["wall_time"] = xr.Variable(grid_dims, np.full((ga, gb, gn, gp), np.nan),
+                                    attrs={"units": "s", "description": "wall time of the (alpha, beta, P) cell "
+                                           "computation that produced this unit (all N together)"})
+    encoding["wall_time"] = {"chunks": spec.chunks, "_FillValue": np.nan}
+    coords = {"alpha": ("alpha", spec.alpha, _COORD_ATTRS["alpha"]),
+              "beta": ("beta", spec.beta, _COORD_ATTRS["beta"]),
+              "N": ("N", spec.N.astype(np.float64), _COORD_ATTRS["N"]),
+              "P": ("P", spec.P.astype(np.float64), _COORD_ATTRS["P"]),
+              "seed": ("seed", np.arange(ns, dtype=np.int64), _COORD_ATTRS["seed"]),
+              "t": ("t", spec.t.astype(np.int64), _COORD_ATTRS["t"])}
+    attrs = {
+        "title": f"scalinglab sweep: {spec.model}",
+        "model": spec.model,
+        "spec": spec.to_json(),
+        "spec_hash": spec.hash,
+        "compute": "C = N * t * B (one sample costs O(N) in the projected space)",
+        "conventions": "shared/theory/CONVENTIONS.md: loss E_x (f - y)^2 with no factor 1/2",
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        **code_version(),
+    }
+    note = getattr(model, "HORIZON_NOTE", None)
+    if note:
+        attrs["horizon"] = note
+    return xr.Dataset(data, coords=coords, attrs=attrs), encoding
+
+
+def cube_exists(path: str, storage_options: dict[str, Any] | None = None) -> bool:
+    fs, root = filesystem(path, storage_options)
+    return fs.exists(join(root, "zarr.json"))
+
+
+def create_cube(spec: SweepSpec, path: str | None = None) -> str:
+    """Write an empty cube (metadata only: all-NaN chunks are never stored)."""
+    path = path or spec.store_path
+    ds, encoding = _template(spec)
+    ds.to_zarr(path, mode="w-", zarr_format=3, consolidated=False, encoding=encoding,
+               storage_options=spec.storage_options or None)
+    return path
+
+
+def open_cube(path: str, storage_options: dict[str, Any] | None = None):
+    """The cube as a lazily loaded :class:`xarray.Dataset`."""
+    import xarray as xr
+
+    if not cube_exists(path, storage_options):
+        raise SpecError("cli", "STORE", path, "a scalinglab cube (a Zarr v3 group made by `scalinglab run`)")
+    return xr.open_zarr(path, consolidated=False, zarr_format=3, storage_options=storage_options or None)
+
+
+def open_group(path: str, storage_options: dict[str, Any] | None = None, mode: str = "r+"):
+    import zarr
+
+    return zarr.open_group(path, mode=mode, zarr_format=3, storage_options=storage_options or None)
+
+
+def read_spec(path: str, storage_options: dict[str, Any] | None = None) -> SweepSpec:
+    """The resolved spec stored in a cube's attrs."""
+    if not cube_exists(path, storage_options):
+        raise SpecError("cli", "STORE", path, "a scalinglab cube (a Zarr v3 group made by `scalinglab run`)")
+    attrs = open_group(path, storage_options, mode="r").attrs
+    spec = spec_from_json(attrs["spec"])
+    if spec.hash != attrs["spec_hash"]:
+        raise SpecError("cube", "spec_hash", attrs["spec_hash"], f"{spec.hash} (the stored spec does not match its hash)")
+    return spec
+
+
+def spec_difference(old: SweepSpec, new: SweepSpec) -> list[str]:
+    """Human-readable lines: what differs between two specs' science."""
+    a, b = old.science(), new.science()
+    lines: list[str] = []
+
+    def walk(x: Any, y: Any, key: str) -> None:
+        if isinstance(x, dict) and isinstance(y, dict):
+            for k in sorted(set(x) | set(y)):
+                walk(x.get(k), y.get(k), f"{key}.{k}" if key else k)
+        elif x != y:
+            lines.append(f"{key}: {json.dumps(x)} -> {json.dumps(y)}")
+
+    walk(a, b, "")
+    return lines
+
+
+def _region(block: Block, extra: int = 0) -> tuple[slice, ...]:
+    return tuple(block.slices) + (slice(None),) * extra
+
+
+def write_block(path: str, block: Block, result: BlockResult, storage_options: dict[str, Any] | None = None) -> None:
+    """Write a block's data chunks, then its wall time, then mark it done (status last)."""
+    grp = open_group(path, storage_options)
+    for name, values in result.arrays.items():
+        arr = grp[name]
+        arr[_region(block, values.ndim - 4)] = values
+    grp["wall_time"][_region(block)] = result.wall_time
+    grp["status"][_region(block)] = np.full(block.shape, DONE, np.int8)
+
+
+def set_status(path: str, block: Block, status: int, storage_options: dict[str, Any] | None = None) -> None:
+    grp = open_group(path, storage_options)
+    grp["status"][_region(block)] = np.full(block.shape, status, np.int8)
+
+
+def _status_array(path: str, storage_options: dict[str, Any] | None = None) -> np.ndarray:
+    return np.asarray(open_group(path, storage_options, mode="r")["status"][...])
+
+
+def block_status(spec: SweepSpec, path: str, storage_options: dict[str, Any] | None = None) -> dict[int, int]:
+    """{block id: status}. A block is done only if every unit in it is done."""
+    status = _status_array(path, storage_options)
+    out = {}
+    for b in spec.blocks():
+        s = status[b.slices]
+        out[b.id] = DONE if np.all(s == DONE) else (FAILED if np.any(s == FAILED) else PENDING)
+    return out
+
+
+def pending_blocks(spec: SweepSpec, path: str, *, include_failed: bool = True, only_failed: bool = False,
+                   storage_options: dict[str, Any] | None = None) -> list[Block]:
+    """Blocks still to compute: pending (and failed, unless ``include_failed=False``)."""
+    st = block_status(spec, path, storage_options)
+    blocks = spec.blocks()
+    if only_failed:
+        return [b for b in blocks if st[b.id] == FAILED]
+    want = {PENDING, FAILED} if include_failed else {PENDING}
+    return [b for b in blocks if st[b.id] in want]
+
+
+def status_counts(spec: SweepSpec, path: str, storage_options: dict[str, Any] | None = None) -> dict[str, int]:
+    """Counts of units and blocks by status."""
+    status = _status_array(path, storage_options)
+    st = block_status(spec, path, storage_options)
+    return {
+        "units_done": int(np.sum(status == DONE)), "units_failed": int(np.sum(status == FAILED)),
+        "units_pending": int(np.sum(status == PENDING)), "units_total": int(status.size),
+        "blocks_done": sum(v == DONE for v in st.values()), "blocks_failed": sum(v == FAILED for v in st.values()),
+        "blocks_pending": sum(v == PENDING for v in st.values()), "blocks_total": len(st),
+    }
+
+
+def verify_blocks(spec: SweepSpec, path: str, storage_options: dict[str, Any] | None = None) -> list[tuple[Block, str]]:
+    """Read every chunk of every done block; a block whose chunk cannot be decoded, or is
+    missing, or holds NaN where data must be, is marked pending again. Also removes orphaned
+    ``*.partial`` files left by killed writers. Returns the blocks reset and why."""
+    grp = open_group(path, storage_options)
+    st = block_status(spec, path, storage_options)
+    names = [n for names in spec.variables().values() for n in names]
+    reset: list[tuple[Block, str]] = []
+    for block in spec.blocks():
+        if st[block.id] != DONE:
+            continue
+        problem = ""
+        for name in names:
+            arr = grp[name]
+            try:
+                values = arr[_region(block, arr.ndim - 4)]
+            except Exception as err:  # a corrupt or truncated chunk fails to decode
+                problem = f"{name}: {type(err).__name__}: {err}".splitlines()[0][:200]
+                break
+            if name.endswith("_loss") and not name.endswith("train_loss") and np.all(np.isnan(values)):
+                problem = f"{name}: chunk missing (all fill values)"
+                break
+        if problem:
+            set_status(path, block, PENDING, storage_options)
+            reset.append((block, problem))
+    fs, root = filesystem(path, storage_options)
+    try:
+        for f in fs.find(root):
+            if f.endswith(".partial"):
+                fs.rm(f)
+    except (FileNotFoundError, NotImplementedError):
+        pass
+    return reset
+
+
+def iter_done_blocks(spec: SweepSpec, path: str) -> Iterable[Block]:
+    st = block_status(spec, path)
+    return (b for b in spec.blocks() if st[b.id] == DONE)

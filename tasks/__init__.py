@@ -1,0 +1,1 @@
+"""Prefect tasks: one task = one block (thin: call scalinglab, then storage)."""

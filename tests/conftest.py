@@ -1,0 +1,60 @@
+"""Hermetic settings for every test: Prefect and Ray state in a temporary directory.
+
+Set before prefect or ray is imported anywhere (stack.md §8).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_TMP = Path(tempfile.mkdtemp(prefix="sl-"))
+for key, value in {
+    "PREFECT_HOME": str(_TMP / "prefect"),
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+    "PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(_TMP / "results"),
+    "RAY_AUTH_MODE": "disabled",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_TMPDIR": str(_TMP / "ray"),
+}.items():
+    os.environ[key] = value
+os.environ.pop("PREFECT_API_URL", None)
+(_TMP / "ray").mkdir(exist_ok=True)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def prefect_api():
+    """One Prefect API for the in-process flow tests (its settings reach Ray workers)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """A real local Ray (2 CPUs), shared by the in-process flow tests."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=200 * 2**20,
+                 log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def write_spec(path: Path, *, store: Path, model: str = "plrf", methods=("theory", "simulation"), seeds: int = 2,
+               grid: str | None = None, params: str = "", extra: str = "") -> Path:
+    """A small TOML spec for tests."""
+    grid = grid or 'alpha = [1.0]\nbeta = [0.4]\nN = [16, 32]\nP = ["inf"]\nt = {geomspace = [1, 1000], num = 10}'
+    methods_s = ", ".join(f'"{m}"' for m in methods)
+    text = (f'model = "{model}"\nmethods = [{methods_s}]\nseeds = {seeds}\n{extra}\n[grid]\n{grid}\n'
+            f'[params]\n{params}\n[store]\npath = "{store}"\n')
+    path.write_text(text)
+    return path
