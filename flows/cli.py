@@ -96,6 +96,10 @@ def _execute(store: str, spec, blocks: list, ray_address: Optional[str], num_cpu
 
     if not blocks:
         return None
+    if not ray_address:
+        from flows.reaper import start_reaper
+
+        start_reaper()
     with storage.CubeLock(store, spec.storage_options or None) as lock:
         if lock.recovered:
             typer.echo(f"note: recovered a stale lock of pid {lock.recovered.get('pid')} on "
@@ -143,6 +147,7 @@ def run(spec_path: Path = typer.Argument(..., metavar="SPEC", help="sweep spec (
     opts = spec.storage_options or None
     if storage.cube_exists(store, opts):
         stored = storage.read_spec(store, opts)
+        spec = load_spec(spec_path, chunks=stored.chunks)  # blocks are the cube's, whatever sizing is in force now
         if stored.hash != spec.hash:
             diff = "; ".join(storage.spec_difference(stored, spec)[:6])
             raise SpecError("store", "spec", store, "the spec that created this cube",
@@ -191,8 +196,8 @@ def plan(spec_path: Path = typer.Argument(..., metavar="SPEC"),
     info = {"model": spec.model, "methods": list(spec.methods), "grid_shape": dict(zip(("alpha", "beta", "N", "P"), spec.grid_shape)),
             "t_checkpoints": int(spec.t.size), "seeds": spec.seeds, "units": spec.n_units, "blocks": len(blocks),
             "block_shape": dict(zip(("alpha", "beta", "N", "P"), spec.chunks)),
-            "estimated_core_seconds": round(core_s, 1),
-            "estimated_wall_seconds": round(core_s / min(num_cpus, len(blocks)) + 0.3 * len(blocks) / num_cpus, 1),
+            "estimated_core_seconds": float(f"{core_s:.3g}"),
+            "estimated_wall_seconds": float(f"{core_s / min(num_cpus, len(blocks)) + 0.3 * len(blocks) / num_cpus:.3g}"),
             "spec_hash": spec.hash, "store": spec.store_path,
             "params": spec.params.model_dump(mode="json")}
     if as_json:
@@ -233,6 +238,18 @@ def unlock(store: str = typer.Argument(..., metavar="STORE")) -> None:
         return
     storage.break_lock(store)
     typer.echo(f"removed the lock of pid {held.get('pid')} on {held.get('host')}")
+
+
+def _json_value(v: Any) -> Any:
+    """Exact JSON for a cell: floats round-trip (repr), NaN -> null, inf -> "inf"."""
+    if hasattr(v, "item"):
+        v = v.item()
+    if isinstance(v, float):
+        if math.isnan(v):
+            return None
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+    return v
 
 
 def _parse_sel(ds, sel: list[str]) -> dict[str, Any]:
@@ -286,7 +303,7 @@ def query(store: str = typer.Argument(..., metavar="STORE"),
     if fmt == "csv":
         typer.echo(df.to_csv(index=False), nl=False)
     elif fmt == "json":
-        typer.echo(df.to_json(orient="records"))
+        typer.echo(json.dumps([{k: _json_value(v) for k, v in row.items()} for row in df.to_dict(orient="records")]))
     else:
         if len(df) > 200:
             typer.echo(f"{len(df)} rows; showing the first 200 (use --format csv for all)", err=True)

@@ -47,18 +47,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@contextlib.contextmanager
-def prefect_api(timeout: float = 90.0) -> Iterator[str]:
-    """Yield the API URL every process of this sweep reports to (starting a local server if needed)."""
-    url = os.environ.get("PREFECT_API_URL")
-    if url:
-        yield url
-        return
+def start_local_server(timeout: float = 90.0) -> tuple[subprocess.Popen, str]:
+    """Start a local Prefect API server that dies with this process; return (process, API URL)."""
     import httpx
     import prefect
 
     port = _free_port()
     env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+    env.pop("PREFECT_API_URL", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent), "--factory",
          "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port),
@@ -68,30 +64,45 @@ def prefect_api(timeout: float = 90.0) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}/api"
     deadline = time.monotonic() + timeout
+    with httpx.Client() as client:
+        while True:
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode(errors="replace")[-2000:] if proc.stderr else ""
+                raise RuntimeError(f"the local Prefect server exited with code {proc.returncode}: {err}")
+            try:
+                if client.get(f"{url}/health", timeout=2).status_code == 200:
+                    return proc, url
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                stop_server(proc)
+                raise RuntimeError(f"the local Prefect server did not answer within {timeout:.0f} s")
+            time.sleep(0.2)
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
     try:
-        with httpx.Client() as client:
-            while True:
-                if proc.poll() is not None:
-                    err = proc.stderr.read().decode(errors="replace")[-2000:] if proc.stderr else ""
-                    raise RuntimeError(f"the local Prefect server exited with code {proc.returncode}: {err}")
-                try:
-                    if client.get(f"{url}/health", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the local Prefect server did not answer within {timeout:.0f} s")
-                time.sleep(0.2)
-        os.environ["PREFECT_API_URL"] = url
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@contextlib.contextmanager
+def prefect_api(timeout: float = 90.0) -> Iterator[str]:
+    """Yield the API URL every process of this sweep reports to (starting a local server if needed)."""
+    url = os.environ.get("PREFECT_API_URL")
+    if url:
+        yield url
+        return
+    proc, url = start_local_server(timeout)
+    os.environ["PREFECT_API_URL"] = url
+    try:
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
         with temporary_settings(updates={PREFECT_API_URL: url}):
             yield url
     finally:
         os.environ.pop("PREFECT_API_URL", None)
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_server(proc)

@@ -37,6 +37,23 @@ def _check_finite(name: str, values: np.ndarray, where: str) -> None:
         raise DivergedError(f"{name} exceeds 1e12 ({where}); the run diverged: lower the learning rate")
 
 
+FAULT_ENV = "SCALINGLAB_INJECT_FAULT"
+
+
+def _injected_fault(block_id: int) -> str | None:
+    """Fault injection for reliability tests: ``SCALINGLAB_INJECT_FAULT="3,5:nan"`` makes blocks
+    3 and 5 diverge (``nan``) or raise (``raise``, the default)."""
+    import os
+
+    text = os.environ.get(FAULT_ENV, "")
+    if not text:
+        return None
+    ids, _, kind = text.partition(":")
+    if str(block_id) in {x.strip() for x in ids.split(",")}:
+        return kind or "raise"
+    return None
+
+
 def compute_block(spec: SweepSpec, block: Block) -> BlockResult:
     """Theory and/or simulation for every cell of ``block``.
 
@@ -57,6 +74,9 @@ def compute_block(spec: SweepSpec, block: Block) -> BlockResult:
     wall = np.zeros((na, nb, nN, nP))
     sources: dict[str, str] = {}
     a0, b0, _, p0 = (s.start for s in block.slices)
+    fault = _injected_fault(block.id)
+    if fault == "raise":
+        raise RuntimeError(f"injected fault in block {block.id} ({FAULT_ENV})")
     for ia, ib, ip in block.cells():
         where = f"alpha={spec.alpha[ia]:g}, beta={spec.beta[ib]:g}, P={spec.P[ip]:g}"
         start = time.perf_counter()
@@ -75,6 +95,8 @@ def compute_block(spec: SweepSpec, block: Block) -> BlockResult:
             for key, vals in curves.values.items():
                 name = f"sim_{key}"
                 if key == "loss":
+                    if fault == "nan":
+                        vals = vals * np.where(pt.t >= pt.t.max() // 2, np.nan, 1.0)
                     _check_finite(name, vals, where)
                 arrays[name][ia - a0, ib - b0, :, ip - p0] = vals
         wall[ia - a0, ib - b0, :, ip - p0] = time.perf_counter() - start

@@ -301,14 +301,26 @@ def _format_validation_error(err: ValidationError) -> SpecError:
     return SpecError(where, field, e.get("input"), expected)
 
 
+def block_seconds() -> float:
+    """Target work per block: ``SCALINGLAB_BLOCK_SECONDS`` or :data:`TARGET_BLOCK_SECONDS`."""
+    import os
+
+    try:
+        return max(0.0, float(os.environ.get("SCALINGLAB_BLOCK_SECONDS", TARGET_BLOCK_SECONDS)))
+    except ValueError:
+        raise SpecError("env", "SCALINGLAB_BLOCK_SECONDS", os.environ["SCALINGLAB_BLOCK_SECONDS"],
+                        "a number of seconds >= 0") from None
+
+
 def _choose_chunks(spec: SweepSpec) -> tuple[int, int, int, int]:
-    """Block shape: one (alpha, P) row, whole N, and as many beta values as make >= TARGET s."""
+    """Block shape: one (alpha, P) row, whole N, and as many beta values as make >= target s."""
     probe = SweepSpec(**{**spec.__dict__, "chunks": (1, 1, spec.N.size, 1)})
     per_cell = max(probe.cell_cost(), 1e-6)
-    nb = int(min(spec.beta.size, max(1, math.ceil(TARGET_BLOCK_SECONDS / per_cell))))
+    target = block_seconds()
+    nb = int(min(spec.beta.size, max(1, math.ceil(target / per_cell))))
     na = 1
     if nb == spec.beta.size:
-        na = int(min(spec.alpha.size, max(1, math.ceil(TARGET_BLOCK_SECONDS / (per_cell * nb)))))
+        na = int(min(spec.alpha.size, max(1, math.ceil(target / (per_cell * nb)))))
     return (na, nb, spec.N.size, 1)
 
 
@@ -356,8 +368,8 @@ def parse_spec(data: dict[str, Any], *, chunks: tuple[int, int, int, int] | None
     return SweepSpec(**{**spec.__dict__, "chunks": tuple(int(c) for c in chunks)})
 
 
-def load_spec(path: str | Path) -> SweepSpec:
-    """Read and validate a TOML spec file."""
+def load_spec(path: str | Path, *, chunks: tuple[int, int, int, int] | None = None) -> SweepSpec:
+    """Read and validate a TOML spec file (``chunks`` fixes the block shape, e.g. a cube's)."""
     p = Path(path)
     if not p.is_file():
         raise SpecError("cli", "SPEC", str(path), "an existing TOML file")
@@ -365,7 +377,7 @@ def load_spec(path: str | Path) -> SweepSpec:
         data = tomllib.loads(p.read_text())
     except tomllib.TOMLDecodeError as err:
         raise SpecError("spec", "toml", p.name, f"valid TOML ({err})") from None
-    return parse_spec(data)
+    return parse_spec(data, chunks=chunks)
 
 
 def spec_from_json(text: str) -> SweepSpec:

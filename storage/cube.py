@@ -143,7 +143,11 @@ def open_cube(path: str, storage_options: dict[str, Any] | None = None):
 
     if not cube_exists(path, storage_options):
         raise SpecError("cli", "STORE", path, "a scalinglab cube (a Zarr v3 group made by `scalinglab run`)")
-    return xr.open_zarr(path, consolidated=False, zarr_format=3, storage_options=storage_options or None)
+    import warnings
+
+    with warnings.catch_warnings():  # our _ledger/_runs folders sit beside the arrays
+        warnings.filterwarnings("ignore", message="Object at _", category=UserWarning)
+        return xr.open_zarr(path, consolidated=False, zarr_format=3, storage_options=storage_options or None)
 
 
 def open_group(path: str, storage_options: dict[str, Any] | None = None, mode: str = "r+"):

@@ -20,6 +20,7 @@ for key, value in {
     "RAY_AUTH_MODE": "disabled",
     "RAY_USAGE_STATS_ENABLED": "0",
     "RAY_TMPDIR": str(_TMP / "ray"),
+    "SCALINGLAB_BLOCK_SECONDS": "0",  # one (alpha, beta, P) cell per block: many small blocks
 }.items():
     os.environ[key] = value
 os.environ.pop("PREFECT_API_URL", None)
@@ -35,6 +36,17 @@ def prefect_api():
 
     with prefect_test_harness(server_startup_timeout=90):
         yield
+
+
+@pytest.fixture(scope="session")
+def api_url():
+    """A real local Prefect server shared by the CLI subprocesses of the tests (a user's
+    `prefect server start` + PREFECT_API_URL): saves each CLI run its own server start."""
+    from flows.server import start_local_server, stop_server
+
+    proc, url = start_local_server()
+    yield url
+    stop_server(proc)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,83 @@
+"""Leave no process behind when the driver is killed with SIGKILL (stack.md §8).
+
+``ray.init`` starts gcs, raylet and agents; after a ``kill -9`` of the driver, Ray's
+DashboardAgent and RuntimeEnvAgent survive (they ignore SIGTERM). The driver therefore
+marks its environment with a per-sweep token before Ray starts (every process Ray spawns
+inherits it) and starts this small watcher in its own session. When the driver is gone, the
+watcher SIGKILLs every process that carries the token. Linux only; a no-op elsewhere.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+
+__all__ = ["start_reaper", "TOKEN_ENV", "kill_marked"]
+
+TOKEN_ENV = "SCALINGLAB_SWEEP_TOKEN"
+
+
+def kill_marked(token: str, exclude: set[int] | None = None) -> int:
+    """SIGKILL every process whose environment carries ``TOKEN_ENV=token``; returns how many.
+
+    Reads ``/proc/<pid>/environ`` as raw bytes: Ray renames its processes with setproctitle,
+    which can overwrite the start of that area, so a parsed environ may lose the marker.
+    """
+    import signal
+
+    marker = f"{TOKEN_ENV}={token}".encode()
+    exclude = (exclude or set()) | {os.getpid()}
+    killed = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) in exclude:
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                if marker not in fh.read():
+                    continue
+            os.kill(int(entry), signal.SIGKILL)
+            killed += 1
+        except (OSError, ProcessLookupError):
+            continue
+    return killed
+
+
+def start_reaper() -> str | None:
+    """Mark this process's environment and start the watcher; returns the token."""
+    if not sys.platform.startswith("linux"):
+        return None
+    token = os.environ.get(TOKEN_ENV) or uuid.uuid4().hex
+    os.environ[TOKEN_ENV] = token
+    env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
+    subprocess.Popen([sys.executable, "-m", "flows.reaper", str(os.getpid()), token], env=env,
+                     start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL, close_fds=True)
+    return token
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child of someone else still answers kill(0)
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _watch(pid: int, token: str) -> None:
+    while _alive(pid):
+        time.sleep(0.5)
+    for _ in range(3):  # processes may still be spawning while the tree collapses
+        kill_marked(token)
+        time.sleep(1.0)
+
+
+if __name__ == "__main__":
+    _watch(int(sys.argv[1]), sys.argv[2])

@@ -1,0 +1,58 @@
+"""The sweep flow in-process on a local RayTaskRunner, and the CLI end to end from a fresh
+process (its own Prefect server, its own Ray), then `status` and `query`."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+import storage
+from tests.conftest import write_spec
+from tests.flows.helpers import cli_env, run_cli
+
+
+def test_flow_on_local_ray_writes_every_block(tmp_path, prefect_api, ray_local):
+    from flows.sweep import run_sweep
+    from scalinglab.compute import compute_block
+    from scalinglab.spec import load_spec
+
+    store = tmp_path / "cube.zarr"
+    spec = load_spec(write_spec(tmp_path / "spec.toml", store=store, seeds=2,
+                                grid='alpha = [1.0, 1.3]\nbeta = [0.4]\nN = [16, 32]\nP = ["inf"]\nt = [1, 10, 100, 1000]'))
+    storage.create_cube(spec, str(store))
+    result = run_sweep(str(store), [b.id for b in spec.blocks()])
+    assert result == {**result, "done": 2, "failed": 0, "submitted": 2}
+    ds = storage.open_cube(str(store))
+    assert (ds.status == storage.DONE).all()
+    assert ds.attrs["spec_hash"] == spec.hash and ds.attrs["code_commit"]
+    assert ds.sim_loss.dims == ("alpha", "beta", "N", "P", "seed", "t")
+    assert ds.theory_loss.attrs["source"] == "exact" and ds.t.attrs["units"] == "steps"
+    # the numbers are those of the science layer for the same (spec hash, grid point, seed)
+    direct = compute_block(spec, spec.blocks()[1])
+    got = ds.theory_loss.isel(alpha=[1]).values
+    np.testing.assert_allclose(got, direct.arrays["theory_loss"], rtol=1e-12)
+    assert (ds.wall_time > 0).all()
+
+
+def test_cli_run_status_query_end_to_end(tmp_path):
+    """From a fresh process with no Prefect API set: the CLI starts one server for the sweep."""
+    store = tmp_path / "cube.zarr"
+    spec = write_spec(tmp_path / "spec.toml", store=store, seeds=2,
+                      grid='alpha = [1.0]\nbeta = [0.4, 0.6]\nN = [16, 32]\nP = ["inf"]\nt = [1, 10, 100, 1000]')
+    res = run_cli("run", str(spec), "--no-progress", env=cli_env())
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "done" in res.stdout and "Starting temporary server" not in res.stdout + res.stderr
+    res = run_cli("status", str(store), "--json")
+    info = json.loads(res.stdout)
+    assert res.returncode == 0 and info["units_done"] == info["units_total"] == 4 and info["failures"] == []
+    res = run_cli("query", str(store), "--sel", "alpha=1.0", "--sel", "N=32", "--var", "theory_loss", "--format", "json")
+    rows = json.loads(res.stdout)
+    assert res.returncode == 0 and len(rows) == 2 * 4 and {r["N"] for r in rows} == {32.0}
+    ds = storage.open_cube(str(store))
+    expect = ds.theory_loss.sel(alpha=1.0, N=32.0).values.ravel()
+    np.testing.assert_array_equal(sorted(r["theory_loss"] for r in rows), np.sort(expect))
+    res = run_cli("query", str(store), "--sel", "beta=0.4", "--var", "sim_loss", "--mean-seed", "--format", "csv")
+    header = res.stdout.splitlines()[0].split(",")
+    assert res.returncode == 0 and "sim_loss_sem" in header and "seed" not in header
+    res = run_cli("query", str(store), "--sel", "alpha=2.0")
+    assert res.returncode == 2 and "one of [1.0]" in res.stderr
