@@ -279,25 +279,47 @@ def _simulate_eigen(point: Point, rngs: Sequence[Sequence[np.random.Generator]],
     if 0 in where:
         out[:, where[0]] = (floor + np.sum(lam * err**2, axis=1))[:, None]
     r = 0
+    xi = np.zeros((chunk, runs, B, n_max))  # padded modes stay 0 (and have lambda = 0)
+    eps = np.empty((chunk, runs, B))
+    step = gamma[:, None]
     while r < t_max:
         m = min(chunk, t_max - r)
-        # Draw each run's stream from its own generator (padded modes get zeros).
-        xi = np.zeros((m, runs, B, n_max))
-        eps = np.empty((m, runs, B))
+        # Draw each run's stream from its own generator: W first (above), then (xi, eps) per step.
         for k in range(runs):
             g = rngs[k // n_seed][k % n_seed]
-            xi[:, k, :, : sizes[k]] = g.standard_normal((m, B, sizes[k]))
-            eps[:, k, :] = g.standard_normal((m, B))
-        xi *= sqrt_lam[None, :, None, :]
-        eps *= noise_sd[None, :, None]
-        for j in range(m):
-            x = xi[j]  # (runs, B, n_max)
-            resid = np.einsum("kbn,kn->kb", x, err) - eps[j]
-            err -= gamma[:, None] * np.einsum("kb,kbn->kn", resid, x)
-            r += 1
-            if r in where:
-                out[:, where[r]] = (floor + np.sum(lam * err**2, axis=1))[:, None]
+            xi[:m, k, :, : sizes[k]] = g.standard_normal((m, B, sizes[k]))
+            eps[:m, k, :] = g.standard_normal((m, B))
+        x_all = xi[:m] * sqrt_lam[None, :, None, :]
+        e_all = eps[:m] * noise_sd[None, :, None]
+        if B == 1:
+            x1, e1 = x_all[:, :, 0, :], e_all[:, :, 0]
+            for j in range(m):
+                x = x1[j]
+                resid = np.einsum("kn,kn->k", x, err) - e1[j]
+                err -= (step * resid[:, None]) * x
+                r += 1
+                if r in where:
+                    out[:, where[r]] = (floor + np.einsum("kn,kn->k", lam, err * err))[:, None]
+        else:
+            for j in range(m):
+                x = x_all[j]  # (runs, B, n_max)
+                resid = np.einsum("kbn,kn->kb", x, err) - e_all[j]
+                err -= step * np.einsum("kb,kbn->kn", resid, x)
+                r += 1
+                if r in where:
+                    out[:, where[r]] = (floor + np.einsum("kn,kn->k", lam, err * err))[:, None]
     return out.reshape(n_N, n_seed, point.t.size)
+
+
+def draw_ambient(rng: np.random.Generator, alpha: float, beta: float, N: int,
+                 params: Params) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Draw W (v×N, iid N(0, 1/N)) exactly as :func:`draw_problem` does; return
+    (W, K = WᵀDW, c = WᵀDb) for the closed-form loss θᵀKθ − 2cᵀθ + Σ_j λ_j b_j²."""
+    v = ambient_dim(N, params)
+    W = rng.standard_normal((v, int(N))) / np.sqrt(N)
+    lam_x, b = powerlaw_eigenvalues(alpha, v), powerlaw_target(beta, v)
+    A = W * np.sqrt(lam_x)[:, None]
+    return W, A.T @ A, W.T @ (lam_x * b)
 
 
 def _simulate_ambient(point: Point, rngs: Sequence[Sequence[np.random.Generator]], chunk: int = 256) -> np.ndarray:
@@ -312,9 +334,8 @@ def _simulate_ambient(point: Point, rngs: Sequence[Sequence[np.random.Generator]
         lam_x, b = powerlaw_eigenvalues(point.alpha, v), powerlaw_target(point.beta, v)
         sd_x = np.sqrt(lam_x)
         gamma = learning_rate(point.alpha, N, p)
-        Ws = np.stack([rngs[i][s].standard_normal((v, n)) / np.sqrt(n) for s in range(n_seed)])  # (S, v, n)
-        Ks = np.einsum("svn,v,svm->snm", Ws, lam_x, Ws)
-        cs = np.einsum("svn,v->sn", Ws, lam_x * b)
+        drawn = [draw_ambient(rngs[i][s], point.alpha, point.beta, n, p) for s in range(n_seed)]
+        Ws, Ks, cs = (np.stack([d[k] for d in drawn]) for k in range(3))  # (S, v, n), (S, n, n), (S, n)
         total = float(np.sum(lam_x * b**2))
         theta = np.zeros((n_seed, n))
 
