@@ -89,39 +89,11 @@ def _summary(store: str, spec, result: dict[str, Any] | None, as_json: bool) -> 
 
 
 def _execute(store: str, spec, blocks: list, ray_address: Optional[str], num_cpus: Optional[int],
-             progress: bool, force: bool = False) -> dict[str, Any] | None:
-    import storage
-    from flows.server import prefect_api
-    from flows.sweep import run_sweep
+             progress: bool) -> dict[str, Any] | None:
+    from flows.sweep import execute
 
-    if not blocks:
-        return None
-    if not ray_address:
-        from flows.reaper import start_reaper
-
-        start_reaper()
-    with storage.CubeLock(store, spec.storage_options or None) as lock:
-        if lock.recovered:
-            typer.echo(f"note: recovered a stale lock of pid {lock.recovered.get('pid')} on "
-                       f"{lock.recovered.get('host')} (started {lock.recovered.get('started')})", err=True)
-        with prefect_api():
-            return run_sweep(store, [b.id for b in blocks], ray_address=ray_address, num_cpus=num_cpus,
-                             show_progress=progress)
-
-
-def _check_code_version(store: str, spec, force: bool) -> None:
-    import storage
-    from storage.cube import code_version, open_group
-
-    stored = dict(open_group(store, spec.storage_options or None, mode="r").attrs)
-    now = code_version()
-    diffs = [f"{k}: {stored.get(k)} -> {now[k]}" for k in ("scalinglab_version", "code_commit") if stored.get(k) != now[k]]
-    if diffs and not force:
-        from scalinglab.errors import SpecError
-
-        raise SpecError("store", "code version", "; ".join(diffs), "the code version that wrote this cube",
-                        "Re-run with --force to resume anyway (numbers may then differ from an uninterrupted run)")
-    del storage
+    return execute(store, spec, blocks, ray_address=ray_address, num_cpus=num_cpus, show_progress=progress,
+                   note=lambda msg: typer.echo(msg, err=True))
 
 
 ProgressOpt = typer.Option(None, "--progress/--no-progress", help="live progress bar (default: on a terminal)")
@@ -139,23 +111,10 @@ def run(spec_path: Path = typer.Argument(..., metavar="SPEC", help="sweep spec (
     """Validate SPEC, create (or reopen) its cube and compute every pending block."""
     quiet_defaults()
     import storage
-    from scalinglab.errors import SpecError
-    from scalinglab.spec import load_spec
+    from flows.sweep import open_or_create
 
-    spec = load_spec(spec_path)
-    store = store or spec.store_path
-    opts = spec.storage_options or None
-    if storage.cube_exists(store, opts):
-        stored = storage.read_spec(store, opts)
-        spec = load_spec(spec_path, chunks=stored.chunks)  # blocks are the cube's, whatever sizing is in force now
-        if stored.hash != spec.hash:
-            diff = "; ".join(storage.spec_difference(stored, spec)[:6])
-            raise SpecError("store", "spec", store, "the spec that created this cube",
-                            f"Differences: {diff}. Use a new store path for a different sweep")
-        _check_code_version(store, spec, force)
-    else:
-        storage.create_cube(spec, store)
-    blocks = storage.pending_blocks(spec, store, storage_options=opts)
+    spec, store = open_or_create(spec_path, store, force=force)
+    blocks = storage.pending_blocks(spec, store, storage_options=spec.storage_options or None)
     result = _execute(store, spec, blocks, ray_address, num_cpus, sys.stdout.isatty() if progress is None else progress)
     raise typer.Exit(_summary(store, spec, result, as_json))
 
@@ -173,8 +132,10 @@ def resume(store: str = typer.Argument(..., metavar="STORE"),
     quiet_defaults()
     import storage
 
+    from flows.sweep import check_code_version
+
     spec = storage.read_spec(store)
-    _check_code_version(store, spec, force)
+    check_code_version(store, spec, force)
     blocks = storage.pending_blocks(spec, store, only_failed=failed)
     if not blocks:
         typer.echo("nothing to do: every block is done" if not failed else "nothing to do: no failed blocks")
@@ -250,6 +211,44 @@ def _json_value(v: Any) -> Any:
         if math.isinf(v):
             return "inf" if v > 0 else "-inf"
     return v
+
+
+@app.command()
+@cli_errors
+def serve(spec_path: Optional[Path] = typer.Option(None, "--spec", help="default spec of the `sweep` deployment"),
+          store: Optional[str] = typer.Option(None, "--store", help="default store of the `resume`/`analyze` deployments"),
+          cron: Optional[str] = typer.Option(None, help="cron schedule (e.g. '0 * * * *')"),
+          interval: Optional[float] = typer.Option(None, min=1, help="schedule every INTERVAL seconds"),
+          limit: Optional[int] = typer.Option(None, min=1, help="max concurrent flow runs")) -> None:
+    """Serve Prefect deployments of sweep, resume and analyze (schedules from options or the spec)."""
+    quiet_defaults(logging_level="INFO")  # an unattended service keeps its per-block logs
+    from scalinglab.errors import SpecError
+
+    if cron and interval:
+        raise SpecError("cli", "--cron/--interval", f"{cron!r}/{interval}", "at most one schedule")
+    if spec_path is not None:
+        from scalinglab.spec import load_spec
+
+        spec = load_spec(spec_path)  # validate now, not at the first scheduled run
+        sched = spec.schedule or {}
+        cron = cron or sched.get("cron")
+        interval = interval or (sched.get("interval") if not cron else None)
+        spec_path = spec_path.resolve()
+    if cron:
+        from prefect.client.schemas.schedules import CronSchedule
+
+        try:
+            CronSchedule(cron=cron)
+        except ValueError:
+            raise SpecError("cli", "--cron", cron, "a valid cron expression, e.g. '*/10 * * * *'") from None
+    from flows.deploy import build_deployments
+    from flows.deploy import serve as serve_deployments
+    from flows.server import prefect_api
+
+    deps = build_deployments(spec_path=str(spec_path) if spec_path else None, store=store, cron=cron, interval=interval)
+    with prefect_api() as url:
+        typer.echo(f"serving scalinglab-sweep/sweep, scalinglab-resume/resume, scalinglab-analyze/analyze on {url}")
+        serve_deployments(deps, limit=limit)
 
 
 def _parse_sel(ds, sel: list[str]) -> dict[str, Any]:

@@ -21,12 +21,12 @@ from typing import Iterator
 __all__ = ["prefect_api", "quiet_defaults"]
 
 
-def quiet_defaults() -> None:
+def quiet_defaults(logging_level: str = "WARNING") -> None:
     """Environment defaults for a quiet, offline, fast run (only where the user set nothing)."""
     for key, value in {
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
-        "PREFECT_LOGGING_LEVEL": "WARNING",
+        "PREFECT_LOGGING_LEVEL": logging_level,
         "RAY_USAGE_STATS_ENABLED": "0",
         "RAY_DEDUP_LOGS": "0",
     }.items():

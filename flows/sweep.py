@@ -16,7 +16,7 @@ from prefect.futures import as_completed
 import storage
 from tasks.blocks import run_block
 
-__all__ = ["sweep_flow", "ray_runner", "run_sweep"]
+__all__ = ["sweep_flow", "ray_runner", "run_sweep", "open_or_create", "check_code_version", "execute"]
 
 
 def ray_runner(ray_address: str | None = None, num_cpus: int | None = None):
@@ -97,3 +97,60 @@ def run_sweep(store: str, block_ids: list[int], *, ray_address: str | None = Non
     """Run :func:`sweep_flow` on a RayTaskRunner (the flow's parameters are plain data)."""
     runner = ray_runner(ray_address, num_cpus)
     return sweep_flow.with_options(task_runner=runner)(store, block_ids, show_progress)
+
+
+def check_code_version(store: str, spec, force: bool) -> None:
+    """Refuse to continue a cube written by another code version, unless ``force``."""
+    from scalinglab.errors import SpecError
+    from storage.cube import code_version, open_group
+
+    stored = dict(open_group(store, spec.storage_options or None, mode="r").attrs)
+    now = code_version()
+    diffs = [f"{k}: {stored.get(k)} -> {now[k]}" for k in ("scalinglab_version", "code_commit") if stored.get(k) != now[k]]
+    if diffs and not force:
+        raise SpecError("store", "code version", "; ".join(diffs), "the code version that wrote this cube",
+                        "Re-run with --force to resume anyway (numbers may then differ from an uninterrupted run)")
+
+
+def open_or_create(spec_path, store: str | None = None, *, force: bool = False):
+    """Validate the spec; create its cube, or reopen it if it holds the same spec (and code).
+
+    Returns (spec, store). A different spec on an existing cube is refused with the differences.
+    """
+    from scalinglab.errors import SpecError
+    from scalinglab.spec import load_spec
+
+    spec = load_spec(spec_path)
+    store = store or spec.store_path
+    opts = spec.storage_options or None
+    if storage.cube_exists(store, opts):
+        stored = storage.read_spec(store, opts)
+        spec = load_spec(spec_path, chunks=stored.chunks)  # blocks are the cube's, whatever sizing is in force now
+        if stored.hash != spec.hash:
+            diff = "; ".join(storage.spec_difference(stored, spec)[:6])
+            raise SpecError("store", "spec", store, "the spec that created this cube",
+                            f"Differences: {diff}. Use a new store path for a different sweep")
+        check_code_version(store, spec, force)
+    else:
+        storage.create_cube(spec, store)
+    return spec, store
+
+
+def execute(store: str, spec, blocks: list, *, ray_address: str | None = None, num_cpus: int | None = None,
+            show_progress: bool = False, note=print) -> dict[str, Any] | None:
+    """Hold the store's lock, make sure one Prefect API serves the sweep, run the blocks."""
+    from flows.server import prefect_api
+
+    if not blocks:
+        return None
+    if not ray_address:
+        from flows.reaper import start_reaper
+
+        start_reaper()
+    with storage.CubeLock(store, spec.storage_options or None) as lock:
+        if lock.recovered:
+            note(f"note: recovered a stale lock of pid {lock.recovered.get('pid')} on "
+                 f"{lock.recovered.get('host')} (started {lock.recovered.get('started')})")
+        with prefect_api():
+            return run_sweep(store, [b.id for b in blocks], ray_address=ray_address, num_cpus=num_cpus,
+                             show_progress=show_progress)
