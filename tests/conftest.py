@@ -20,7 +20,11 @@ for key, value in {
     "RAY_AUTH_MODE": "disabled",
     "RAY_USAGE_STATS_ENABLED": "0",
     "RAY_TMPDIR": str(_TMP / "ray"),
-    "SCALINGLAB_BLOCK_SECONDS": "0",  # one (alpha, beta, P) cell per block: many small blocks
+    "SCALINGLAB_BLOCK_SECONDS": "0",
+    # one BLAS thread: as in Ray tasks (num_cpus=1), and fast on a contended 2-core machine
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",  # one (alpha, beta, P) cell per block: many small blocks
 }.items():
     os.environ[key] = value
 os.environ.pop("PREFECT_API_URL", None)
