@@ -71,6 +71,8 @@ def compute_block(spec: SweepSpec, block: Block) -> BlockResult:
         arrays[name] = np.full((na, nb, nN, nP, nt), np.nan)
     for name in variables.get("simulation", ()):
         arrays[name] = np.full((na, nb, nN, nP, ns, nt), np.nan)
+    if "theory" in variables:
+        arrays["theory_flag"] = np.zeros((na, nb, nN, nP, nt), np.int8)
     wall = np.zeros((na, nb, nN, nP))
     sources: dict[str, str] = {}
     a0, b0, _, p0 = (s.start for s in block.slices)
@@ -84,6 +86,8 @@ def compute_block(spec: SweepSpec, block: Block) -> BlockResult:
         if "theory" in variables:
             curves = model.theory(pt, rngs=spec.theory_rngs(ia, ib, ip))
             sources["theory"] = curves.source
+            for flag in curves.flags.values():
+                arrays["theory_flag"][ia - a0, ib - b0, :, ip - p0] |= np.asarray(flag, bool).reshape(nN, nt)
             for key, vals in curves.values.items():
                 name = f"theory_{key}"
                 if key == "loss" and not curves.flags.get("loss", np.zeros(1, bool)).any():

@@ -94,6 +94,11 @@ def _template(spec: SweepSpec):
                      "source": getattr(p, "theory", "") if method == "theory" else getattr(p, "simulation", "")}
             data[name] = xr.Variable(dims, np.full(shape, np.nan), attrs=attrs)
             encoding[name] = {"chunks": chunks, "_FillValue": np.nan}
+    if "theory" in spec.methods:
+        data["theory_flag"] = xr.Variable(grid_dims + ("t",), np.zeros((ga, gb, gn, gp, nt), np.int8),
+                                          attrs={"description": "1 where the theory tier flags its own value as "
+                                                 "unreliable (ill-conditioned inversion, unstable draw); see the model"})
+        encoding["theory_flag"] = {"chunks": (ca, cb, cn, cp, nt), "_FillValue": None}
     data["status"] = xr.Variable(grid_dims, np.zeros((ga, gb, gn, gp), np.int8),
                                  attrs={"flag_values": [PENDING, DONE, FAILED], "flag_meanings": "pending done failed"})
     encoding["status"] = {"chunks": spec.chunks, "_FillValue": None}
@@ -112,7 +117,7 @@ def _template(spec: SweepSpec):
         "model": spec.model,
         "spec": spec.to_json(),
         "spec_hash": spec.hash,
-        "compute": "C = N * t * B (one sample costs O(N) in the projected space)",
+        "compute": getattr(model, "COMPUTE_NOTE", "C = N * t * B (one sample costs O(N) in the projected space)"),
         "conventions": "shared/theory/CONVENTIONS.md: loss E_x (f - y)^2 with no factor 1/2",
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         **code_version(),
