@@ -1,0 +1,449 @@
+"""Figures for one cell or one sweep: loss curves, compute frontier, fitted surface, residuals, phase map.
+
+Every function takes plain numpy arrays (project symbols, CONVENTIONS.md), builds a
+``matplotlib.figure.Figure`` without touching pyplot's global state (the Agg canvas renders
+it), saves it as PNG when ``path`` is given, and returns it. matplotlib is imported inside the
+functions so that ``import scalinglab`` never needs it (STYLE.md §9).
+"""
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from scalinglab.errors import SpecError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+    from scalinglab.analysis.fit import ScalingSurface
+    from scalinglab.analysis.frontier import ComputeFrontier
+
+__all__ = ["plot_curves", "plot_frontier", "plot_surface", "plot_residuals", "plot_phase_map"]
+
+
+def _new_figure(ncols: int = 1, nrows: int = 1, size: tuple[float, float] = (6.4, 4.6), **kw: Any):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size, layout="constrained")
+    FigureCanvasAgg(fig)  # the Agg canvas, without pyplot or a global backend switch
+    axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
+    return fig, axes
+
+
+def _save(fig: "Figure", path: str | None) -> "Figure":
+    if path is not None:
+        fig.savefig(path, dpi=110)
+    return fig
+
+
+def _fmt(v: float | None) -> str:
+    if v is None:
+        return "?"
+    if isinstance(v, (int, float, np.floating)) and math.isinf(v):
+        return "∞"
+    return f"{v:g}"
+
+
+def _cell_title(alpha: float | None, beta: float | None, P: float | None, model: str | None) -> str:
+    parts = []
+    if model:
+        parts.append(model.upper())
+    if alpha is not None or beta is not None:
+        parts.append(f"α = {_fmt(alpha)}, β = {_fmt(beta)}")
+    if P is not None:
+        parts.append(f"P = {_fmt(P)}")
+    return "   ".join(parts)
+
+
+def _n_colors(N: np.ndarray):
+    from matplotlib import colormaps
+    from matplotlib.colors import LogNorm, Normalize
+
+    N = np.asarray(N, dtype=float)
+    finite = N[np.isfinite(N)]
+    if finite.size and finite.min() > 0 and finite.max() > finite.min():
+        norm = LogNorm(finite.min(), finite.max())
+    else:
+        norm = Normalize(0, max(len(N) - 1, 1))
+    cmap = colormaps["viridis"]
+
+    def color(i: int):
+        v = N[i]
+        if isinstance(norm, LogNorm) and np.isfinite(v):
+            return cmap(0.9 * norm(v))
+        if not np.isfinite(v):
+            return "black"
+        return cmap(0.9 * norm(i))
+
+    return color, norm, cmap
+
+
+def _n_colorbar(fig, ax, norm, cmap) -> None:
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import LinearSegmentedColormap
+
+    sub = LinearSegmentedColormap.from_list("sub", cmap(np.linspace(0, 0.9, 256)))
+    sm = ScalarMappable(norm=norm, cmap=sub)
+    fig.colorbar(sm, ax=ax, label="N (trained parameters)", pad=0.01)
+
+
+def plot_curves(
+    t: np.ndarray,
+    N: np.ndarray,
+    sim: np.ndarray | None = None,
+    theory: np.ndarray | None = None,
+    *,
+    alpha: float | None = None,
+    beta: float | None = None,
+    P: float | None = None,
+    model: str | None = None,
+    n_se: float = 2.0,
+    path: str | None = None,
+) -> "Figure":
+    """Loss against t, one colour per N (log–log): simulation mean ± ``n_se`` SE, theory dashed.
+
+    Parameters
+    ----------
+    t : ndarray, shape (n_t,)
+        Checkpoints (t = 0 is dropped from the log axis).
+    N : ndarray, shape (n_N,)
+    sim : ndarray, shape (n_N, n_seed, n_t), optional
+        Simulated losses; the band is ``mean ± n_se · sd/sqrt(n_seed)`` (none for one seed).
+    theory : ndarray, shape (n_N, n_t), optional
+    alpha, beta, P, model : optional
+        Shown in the title.
+    path : str, optional
+        Save a PNG there.
+    """
+    t = np.asarray(t, dtype=float)
+    N = np.asarray(N, dtype=float)
+    if sim is None and theory is None:
+        raise SpecError("plot_curves", "sim/theory", None, "at least one of sim, theory")
+    if sim is not None:
+        sim = np.asarray(sim, dtype=float)
+        if sim.shape[0] != len(N) or sim.shape[-1] != len(t) or sim.ndim != 3:
+            raise SpecError("plot_curves", "sim.shape", sim.shape, f"({len(N)}, n_seed, {len(t)})")
+    if theory is not None:
+        theory = np.asarray(theory, dtype=float)
+        if theory.shape != (len(N), len(t)):
+            raise SpecError("plot_curves", "theory.shape", theory.shape, f"({len(N)}, {len(t)})")
+    from matplotlib.lines import Line2D
+
+    fig, axes = _new_figure(size=(7.0, 4.8))
+    ax = axes[0, 0]
+    color, norm, cmap = _n_colors(N)
+    keep = t > 0
+    for i in range(len(N)):
+        c = color(i)
+        if sim is not None:
+            m = sim[i].mean(axis=0)
+            ax.plot(t[keep], m[keep], color=c, lw=1.6)
+            if sim.shape[1] >= 2:
+                se = sim[i].std(axis=0, ddof=1) / np.sqrt(sim.shape[1])
+                lo = np.clip(m - n_se * se, m * 1e-3, None)
+                ax.fill_between(t[keep], lo[keep], (m + n_se * se)[keep], color=c, alpha=0.25, lw=0)
+        if theory is not None:
+            ax.plot(t[keep], theory[i][keep], color="black" if sim is not None else c,
+                    ls="--", lw=1.0 if sim is not None else 1.6, alpha=0.85)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("t (optimizer steps)")
+    ax.set_ylabel("test loss L")
+    handles = []
+    if sim is not None:
+        k = sim.shape[1]
+        lab = f"simulation mean ± {n_se:g} SE ({k} seeds)" if k >= 2 else "simulation (1 seed)"
+        handles.append(Line2D([], [], color="gray", lw=1.6, label=lab))
+    if theory is not None:
+        handles.append(Line2D([], [], color="black" if sim is not None else "gray", ls="--", label="theory"))
+    ax.legend(handles=handles, loc="lower left", fontsize=8, framealpha=0.8)
+    ax.set_title(_cell_title(alpha, beta, P, model), fontsize=10)
+    ax.grid(True, which="major", alpha=0.3)
+    _n_colorbar(fig, ax, norm, cmap)
+    return _save(fig, path)
+
+
+def plot_frontier(
+    N: np.ndarray,
+    t: np.ndarray,
+    loss: np.ndarray,
+    batch_size: float = 1.0,
+    *,
+    frontier: "ComputeFrontier | None" = None,
+    title: str | None = None,
+    path: str | None = None,
+) -> "Figure":
+    """Compute frontier (Chinchilla Approach 1): L against C = N t B for every N, the minimum
+    over N bold, and the fitted ``L* ∝ C^(-eta)`` / ``N* ∝ C^xi``.
+
+    Parameters
+    ----------
+    N : ndarray, shape (n_N,)
+    t : ndarray, shape (n_t,)
+    loss : ndarray, shape (n_N, n_t) or (n_N, n_seed, n_t)
+    batch_size : float
+        B in ``C = N t B``.
+    frontier : ComputeFrontier, optional
+        A fitted frontier; by default ``ComputeFrontier(random_state=0).fit(N, t, loss, batch_size)``.
+    title : str, optional
+    path : str, optional
+    """
+    from scalinglab.analysis.frontier import ComputeFrontier
+
+    N = np.asarray(N, dtype=float)
+    t = np.asarray(t, dtype=float)
+    loss = np.asarray(loss, dtype=float)
+    if frontier is None:
+        frontier = ComputeFrontier(random_state=0).fit(N, t, loss, batch_size)
+    mean = loss if loss.ndim == 2 else loss.mean(axis=1)
+    fig, axes = _new_figure(ncols=2, size=(11.5, 4.6))
+    fig.get_layout_engine().set(wspace=0.08)
+    ax, bx = axes[0, 0], axes[0, 1]
+    color, norm, cmap = _n_colors(N)
+    keep = t > 0
+    for i in range(len(N)):
+        ax.plot(N[i] * t[keep] * batch_size, mean[i][keep], color=color(i), lw=1.0, alpha=0.45)
+    f = frontier
+    inw = f.in_window_
+    out = np.isfinite(f.N_star_) & ~inw
+    ax.plot(f.C_[inw], f.L_star_[inw], "o", color="crimson", ms=4.5, label="frontier L*(C) (fit window)")
+    if out.any():
+        ax.plot(f.C_[out], f.L_star_[out], "o", mfc="none", color="crimson", ms=4.5, alpha=0.7,
+                label="frontier outside window")
+    Cw = np.geomspace(f.window_[0], f.window_[1], 50)
+    lc = np.log(f.C_[inw])
+    icept = float(np.mean(np.log(f.L_star_[inw] - f.L0) + f.eta_ * lc))
+    ax.plot(Cw, f.L0 + np.exp(icept - f.eta_ * np.log(Cw)), "-", color="black", lw=2.0,
+            label=f"fit L* − L0 ∝ C^(−η), η = {f.eta_:.3f} [{f.eta_ci_[0]:.3f}, {f.eta_ci_[1]:.3f}]")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("compute C = N·t·B")
+    ax.set_ylabel("test loss L")
+    ax.legend(loc="lower left", fontsize=8, framealpha=0.85)
+    ax.grid(True, which="major", alpha=0.3)
+    _n_colorbar(fig, ax, norm, cmap)
+
+    bx.plot(f.C_[inw], f.N_star_[inw], "o", color="crimson", ms=4.5, label="N*(C) (fit window)")
+    if out.any():
+        bx.plot(f.C_[out], f.N_star_[out], "o", mfc="none", color="crimson", ms=4.5, alpha=0.7, label="outside window")
+    icept_n = float(np.mean(np.log(f.N_star_[inw]) - f.xi_ * lc))
+    bx.plot(Cw, np.exp(icept_n + f.xi_ * np.log(Cw)), "-", color="black", lw=2.0,
+            label=f"fit N* ∝ C^ξ, ξ = {f.xi_:.3f} [{f.xi_ci_[0]:.3f}, {f.xi_ci_[1]:.3f}]")
+    for k, n in enumerate((N[0], N[-1])):
+        bx.axhline(n, color="gray", ls=":", lw=1, label="grid edges N_min, N_max" if k == 0 else None)
+    bx.set_xscale("log")
+    bx.set_yscale("log")
+    bx.set_xlabel("compute C = N·t·B")
+    bx.set_ylabel("compute-optimal N*")
+    bx.legend(loc="upper left", fontsize=8, framealpha=0.85)
+    bx.grid(True, which="major", alpha=0.3)
+    conf = ""
+    if f.interval_method_:
+        conf = f"{int(round(100 * f.confidence))}% intervals: {f.interval_method_}"
+    note = f"window C ∈ [{f.window_[0]:.3g}, {f.window_[1]:.3g}]; {conf}"
+    if f.edge_hit_:
+        note += "; WARNING: N* at grid edge inside window"
+    fig.suptitle((title + "\n" if title else "") + note, fontsize=10)
+    return _save(fig, path)
+
+
+def plot_surface(
+    t: np.ndarray,
+    N: np.ndarray,
+    loss: np.ndarray,
+    surface: "ScalingSurface",
+    *,
+    title: str | None = None,
+    path: str | None = None,
+) -> "Figure":
+    """Fitted surface against data: points per N with the fitted curve ``L(t, N)``, and the
+    log residuals ``log(L_data / L_fit)`` below.
+
+    Parameters
+    ----------
+    t : ndarray, shape (n_t,)
+    N : ndarray, shape (n_N,)
+    loss : ndarray, shape (n_N, n_t) or (n_N, n_seed, n_t)
+        Data (the seed mean is plotted).
+    surface : ScalingSurface
+        Fitted, with variables ``"t"`` and ``"N"`` (in any order, no others).
+    """
+    t = np.asarray(t, dtype=float)
+    N = np.asarray(N, dtype=float)
+    loss = np.asarray(loss, dtype=float)
+    mean = loss if loss.ndim == 2 else loss.mean(axis=1)
+    names = tuple(surface.variables)
+    if set(names) != {"t", "N"}:
+        raise SpecError("plot_surface", "surface.variables", names, "exactly ('t', 'N') in any order")
+    if mean.shape != (len(N), len(t)):
+        raise SpecError("plot_surface", "loss.shape", loss.shape, f"({len(N)}, {len(t)}) or ({len(N)}, n_seed, {len(t)})")
+
+    def pred(tv: np.ndarray, n: float) -> np.ndarray:
+        cols = {"t": tv, "N": np.full_like(tv, n)}
+        return surface.predict(np.stack([cols[v] for v in names], axis=1))
+
+    fig, axes = _new_figure(nrows=2, size=(7.0, 6.2), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    ax, rx = axes[0, 0], axes[1, 0]
+    color, norm, cmap = _n_colors(N)
+    keep = t > 0
+    tt = np.geomspace(t[keep].min(), t[keep].max(), 200)
+    for i in range(len(N)):
+        c = color(i)
+        ax.plot(t[keep], mean[i][keep], "o", color=c, ms=3.5, alpha=0.8)
+        ax.plot(tt, pred(tt, N[i]), "-", color=c, lw=1.3)
+        rx.plot(t[keep], np.log(mean[i][keep] / pred(t[keep], N[i])), "o-", color=c, ms=2.5, lw=0.6)
+    from matplotlib.lines import Line2D
+
+    e, a = surface.exponents_, surface.coefficients_
+    formula = (f"fit: L = {surface.L0_:.3g} + {a['t']:.3g}·t^(−{e['t']:.3f}) + {a['N']:.3g}·N^(−{e['N']:.3f})")
+    ax.legend(handles=[Line2D([], [], ls="none", marker="o", color="gray", label="data (seed mean)"),
+                       Line2D([], [], color="gray", label=formula)], loc="lower left", fontsize=8, framealpha=0.85)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_ylabel("test loss L")
+    ax.grid(True, which="major", alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=10)
+    rx.axhline(0, color="black", lw=0.8)
+    rx.set_xlabel("t (optimizer steps)")
+    rx.set_ylabel("log(L_data / L_fit)")
+    rx.grid(True, alpha=0.3)
+    _n_colorbar(fig, [ax, rx], norm, cmap)
+    return _save(fig, path)
+
+
+def _edges(v: np.ndarray, log: bool) -> np.ndarray:
+    v = np.asarray(v, dtype=float)
+    if len(v) == 1:
+        return np.array([v[0] / 1.5, v[0] * 1.5]) if log else np.array([v[0] - 0.5, v[0] + 0.5])
+    x = np.log(v) if log else v
+    mid = 0.5 * (x[1:] + x[:-1])
+    e = np.concatenate([[x[0] - (mid[0] - x[0])], mid, [x[-1] + (x[-1] - mid[-1])]])
+    return np.exp(e) if log else e
+
+
+def plot_residuals(
+    t: np.ndarray,
+    N: np.ndarray,
+    theory: np.ndarray,
+    sim: np.ndarray,
+    *,
+    title: str | None = None,
+    path: str | None = None,
+) -> "Figure":
+    """Map of ``(theory − sim_mean)/sim_mean`` over (t, N), diverging colours centred on 0.
+
+    Parameters
+    ----------
+    t : ndarray, shape (n_t,)
+    N : ndarray, shape (n_N,)
+    theory : ndarray, shape (n_N, n_t)
+    sim : ndarray, shape (n_N, n_seed, n_t)
+    """
+    from matplotlib.colors import TwoSlopeNorm
+
+    from scalinglab.analysis.residuals import max_standardized_deviation, relative_difference
+
+    t = np.asarray(t, dtype=float)
+    N = np.asarray(N, dtype=float)
+    rel = relative_difference(theory, sim)
+    keep = t > 0
+    rel = rel[:, keep]
+    tk = t[keep]
+    fig, axes = _new_figure(size=(7.0, 4.4))
+    ax = axes[0, 0]
+    lim = float(np.nanmax(np.abs(rel))) or 1e-12
+    norm = TwoSlopeNorm(vcenter=0.0, vmin=-lim, vmax=lim)
+    logN = bool(np.all(N > 0) and np.all(np.isfinite(N)) and len(N) > 1 and N[-1] / N[0] > 4)
+    Ny = N if np.all(np.isfinite(N)) else np.arange(len(N), dtype=float)
+    mesh = ax.pcolormesh(_edges(tk, True), _edges(Ny, logN), rel, cmap="RdBu_r", norm=norm, shading="flat")
+    ax.set_xscale("log")
+    if logN:
+        ax.set_yscale("log")
+    ax.set_xlabel("t (optimizer steps)")
+    ax.set_ylabel("N (trained parameters)")
+    fig.colorbar(mesh, ax=ax, label="(theory − sim mean) / sim mean")
+    sub = ""
+    if np.asarray(sim).shape[1] >= 2:
+        sub = f"max |theory − sim mean| / SE = {max_standardized_deviation(theory, sim):.2f}  ({np.asarray(sim).shape[1]} seeds)"
+    ax.set_title((title + "\n" if title else "") + sub, fontsize=10)
+    return _save(fig, path)
+
+
+def plot_phase_map(
+    alpha_grid: np.ndarray,
+    beta_grid: np.ndarray,
+    measured: np.ndarray,
+    *,
+    boundaries: Sequence[Any] = (),
+    labels: Sequence[tuple[str, float, float, bool]] = (),
+    unproven: Sequence[Any] = (),
+    quantity: str = "ξ",
+    title: str | None = None,
+    path: str | None = None,
+) -> "Figure":
+    """Measured compute-optimal exponent over the (alpha, beta) plane with theoretical phase
+    boundaries and labels; regions whose theory is unproven are hatched.
+
+    Parameters
+    ----------
+    alpha_grid : ndarray, shape (n_alpha,)
+    beta_grid : ndarray, shape (n_beta,)
+    measured : ndarray, shape (n_alpha, n_beta)
+        The measured exponent (``xi`` or ``eta``); NaN cells (e.g. outside 2(α+β) > 1) stay blank.
+    boundaries : sequence of (alphas, betas)
+        Theory boundary polylines, each a pair of equal-length sequences (α values, β values).
+    labels : sequence of (str, float, float, bool)
+        ``(label, alpha, beta, proven)``; unproven labels are drawn in italics with a "?".
+    unproven : sequence of polygons
+        Closed regions, each a pair ``(alphas, betas)`` of its vertices, hatched as unproven.
+    quantity : str
+        ``"ξ"`` or ``"η"`` (any string; used in the colorbar label).
+    """
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch, Polygon
+
+    a = np.asarray(alpha_grid, dtype=float)
+    b = np.asarray(beta_grid, dtype=float)
+    meas = np.asarray(measured, dtype=float)
+    if meas.shape != (len(a), len(b)):
+        raise SpecError("plot_phase_map", "measured.shape", meas.shape, f"(n_alpha, n_beta) = {(len(a), len(b))}")
+
+    def poly(p: Any) -> np.ndarray:
+        if len(p) != 2:
+            raise SpecError("plot_phase_map", "polyline", p, "a pair (alphas, betas) of equal-length sequences")
+        x, y = (np.asarray(v, dtype=float).ravel() for v in p)
+        if len(x) != len(y) or len(x) < 2:
+            raise SpecError("plot_phase_map", "polyline lengths", (len(x), len(y)), "equal lengths >= 2")
+        return np.stack([x, y], axis=1)
+
+    fig, axes = _new_figure(size=(7.2, 5.6))
+    ax = axes[0, 0]
+    label = {"ξ": "ξ  (N* ∝ C^ξ)", "η": "η  (L* ∝ C^(−η))", "xi": "ξ  (N* ∝ C^ξ)", "eta": "η  (L* ∝ C^(−η))"}.get(quantity, quantity)
+    mesh = ax.pcolormesh(_edges(a, False), _edges(b, False), np.ma.masked_invalid(meas.T), cmap="viridis", shading="flat")
+    fig.colorbar(mesh, ax=ax, label=f"measured {label}")
+    for p in unproven:
+        ax.add_patch(Polygon(poly(p), closed=True, fill=False, hatch="///", edgecolor=(0.0, 0.0, 0.0, 0.45), lw=0.0))
+    for p in boundaries:
+        v = poly(p)
+        ax.plot(v[:, 0], v[:, 1], color="white", lw=3.0, alpha=0.9)
+        ax.plot(v[:, 0], v[:, 1], color="black", lw=1.3)
+    for text, x, y, proven in labels:
+        ax.text(x, y, text if proven else f"{text}?", ha="center", va="center", fontsize=10,
+                fontweight="bold" if proven else "normal", style="normal" if proven else "italic",
+                bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "black" if proven else "gray",
+                      "ls": "-" if proven else "--", "alpha": 0.8})
+    ax.set_xlim(_edges(a, False)[[0, -1]])
+    ax.set_ylim(_edges(b, False)[[0, -1]])
+    ax.set_xlabel("α  (data complexity: λ_j = j^(−2α))")
+    ax.set_ylabel("β  (target complexity: b_j = j^(−β))")
+    handles: list[Any] = [Line2D([], [], color="black", lw=1.3, label="theory boundary")]
+    if len(unproven) or any(not pr for *_, pr in labels):
+        handles.append(Patch(facecolor="white", edgecolor=(0.0, 0.0, 0.0, 0.6), hatch="///", label="unproven (conjectured)"))
+    ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.85)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return _save(fig, path)
