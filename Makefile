@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/scalinglab query results/quickstart.zarr --sel alpha=1.0 --sel beta=0.6 --sel t=100000 --var theory_loss --var sim_loss --mean-seed
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -q -p no:cacheprovider --durations=15
 
 bench: $(STAMP)
 	$(BIN)/python bench/plrf_sim.py

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+import numpy as np
 import typer
 
 from flows.server import quiet_defaults
@@ -46,7 +47,7 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 def _console():
     from rich.console import Console
 
-    return Console()
+    return Console() if sys.stdout.isatty() else Console(width=200)
 
 
 def _print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
@@ -201,6 +202,54 @@ def unlock(store: str = typer.Argument(..., metavar="STORE")) -> None:
     typer.echo(f"removed the lock of pid {held.get('pid')} on {held.get('host')}")
 
 
+def _cells_from_sel(ds, sel: list[str]) -> list[tuple[int, int, int]]:
+    """(ia, ib, ip) of every cell matching --sel alpha=/beta=/P= (all cells if none given)."""
+    chosen = _parse_sel(ds, sel)
+    idx = {}
+    for dim in ("alpha", "beta", "P"):
+        values = ds[dim].values
+        idx[dim] = [i for i, v in enumerate(values) if dim not in chosen or v == chosen[dim]]
+    return [(a, b, p) for a in idx["alpha"] for b in idx["beta"] for p in idx["P"]]
+
+
+def _cell_rows(ds, spec, cells, method: str, fields: list[str], n_bootstrap_fit: int = 20) -> list[dict[str, Any]]:
+    from flows.analyze import batch_of
+    from scalinglab.analysis.cell import AnalysisSettings, analyze_cell
+    from storage.analysis import read_cell
+
+    settings = AnalysisSettings(n_bootstrap_fit=n_bootstrap_fit)
+    rows = []
+    for ia, ib, ip in cells:
+        c = read_cell(ds, ia, ib, ip)
+        if method == "theory":
+            c["sim"] = None
+        else:
+            c["theory"] = None
+        if (c["theory"] if method == "theory" else c["sim"]) is None:
+            from scalinglab.errors import SpecError
+
+            raise SpecError("cli", "--method", method, "a method present in the cube")
+        res = analyze_cell(c["N"], c["t"], theory=c["theory"], sim=c["sim"], batch=batch_of(spec), settings=settings)
+        r = res.get(method, {})
+        rows.append({"alpha": float(ds.alpha[ia]), "beta": float(ds.beta[ib]), "P": _json_value(float(ds.P[ip])),
+                     **{f: r.get(f, float("nan")) for f in fields}})
+    return rows
+
+
+def _emit_rows(title: str, rows: list[dict[str, Any]], as_json: bool, fmt_cols: dict[str, str]) -> None:
+    if as_json:
+        typer.echo(json.dumps([{k: _json_value(v) for k, v in r.items()} for r in rows], indent=1))
+        return
+    cols = ["alpha", "beta", "P", *fmt_cols]
+    out = []
+    for r in rows:
+        line = [f"{r['alpha']:g}", f"{r['beta']:g}", str(r["P"])]
+        for col, spec in fmt_cols.items():
+            line.append(spec.format(**{k: (v if v is not None else float("nan")) for k, v in r.items()}))
+        out.append(line)
+    _print_table(title, cols, out)
+
+
 def _json_value(v: Any) -> Any:
     """Exact JSON for a cell: floats round-trip (repr), NaN -> null, inf -> "inf"."""
     if hasattr(v, "item"):
@@ -307,6 +356,165 @@ def query(store: str = typer.Argument(..., metavar="STORE"),
         if len(df) > 200:
             typer.echo(f"{len(df)} rows; showing the first 200 (use --format csv for all)", err=True)
         _print_table(f"{store}", list(df.columns), df.head(200).values.tolist())
+
+
+MethodOpt = typer.Option("theory", "--method", help="theory or simulation")
+
+
+@app.command()
+@cli_errors
+def analyze(store: str = typer.Argument(..., metavar="STORE"),
+            ray_address: Optional[str] = typer.Option(None, help="join an existing Ray cluster"),
+            out_dir: Optional[Path] = typer.Option(None, help="where to write the PNG figures (default: beside the store)"),
+            n_bootstrap: int = typer.Option(20, min=0, help="bootstrap replicates of each surface fit"),
+            as_json: bool = typer.Option(False, "--json")) -> None:
+    """Fit surfaces and frontiers for every cell (fanned out over Ray), write them into the cube's
+    `analysis` group (idempotently) and render the figures."""
+    quiet_defaults()
+    from flows.analyze import run_analysis
+    from scalinglab.analysis.cell import AnalysisSettings
+
+    storage_spec = __import__("storage").read_spec(store)  # validates STORE first
+    summary = run_analysis(store, ray_address=ray_address, out_dir=out_dir,
+                           settings=AnalysisSettings(n_bootstrap_fit=n_bootstrap))
+    from storage.analysis import PREFIX
+
+    an = __import__("storage").open_analysis(store).load()
+    rows = []
+    for ia, a in enumerate(an.alpha.values):
+        for ib, b in enumerate(an.beta.values):
+            for ip, p in enumerate(an.P.values):
+                for m, prefix in PREFIX.items():
+                    if f"{prefix}_xi" not in an:
+                        continue
+                    cell = an.isel(alpha=ia, beta=ib, P=ip)
+                    vals = {f: float(cell[f"{prefix}_{f}"]) for f in ("r_t", "r_N", "L0", "xi", "xi_lo", "xi_hi",
+                                                                        "eta", "eta_lo", "eta_hi", "xi3", "eta3")}
+                    if np.isnan(vals["r_t"]) and np.isnan(vals["xi"]):
+                        continue
+                    rows.append({"alpha": float(a), "beta": float(b), "P": _json_value(float(p)), "method": m, **vals})
+    if as_json:
+        typer.echo(json.dumps({**summary, "model": storage_spec.model,
+                               "cells": [{k: _json_value(v) for k, v in r.items()} for r in rows]}, indent=1))
+    else:
+        _emit_rows(f"analysis of {store} ({summary['cells_analyzed']}/{summary['cells']} cells)", rows, False,
+                   {"method": "{method}", "r_t": "{r_t:.3f}", "r_N": "{r_N:.3f}", "L0": "{L0:.2e}",
+                    "xi [CI]": "{xi:.3f} [{xi_lo:.3f}, {xi_hi:.3f}]", "eta [CI]": "{eta:.3f} [{eta_lo:.3f}, {eta_hi:.3f}]",
+                    "xi3": "{xi3:.3f}", "eta3": "{eta3:.3f}"})
+        for f in summary["figures"]:
+            typer.echo(f"figure: {f}")
+        for e in summary["errors"]:
+            typer.echo(f"error: {e}", err=True)
+    raise typer.Exit(EXIT_FAILED if summary["errors"] else EXIT_OK)
+
+
+@app.command()
+@cli_errors
+def fit(store: str = typer.Argument(..., metavar="STORE"),
+        sel: list[str] = typer.Option([], "--sel", help="alpha=, beta=, P= (repeatable); default: every cell"),
+        method: str = MethodOpt,
+        n_bootstrap: int = typer.Option(50, min=0, help="bootstrap replicates (intervals)"),
+        as_json: bool = typer.Option(False, "--json")) -> None:
+    """Print the fitted surface L = L0 + a_t t^-r_t + a_N N^-r_N of each selected cell, with intervals."""
+    import storage
+
+    spec = storage.read_spec(store)
+    ds = storage.open_cube(store)
+    fields = ["L0", "L0_lo", "L0_hi", "a_t", "r_t", "r_t_lo", "r_t_hi", "a_N", "r_N", "r_N_lo", "r_N_hi", "fit_loss"]
+    rows = _cell_rows(ds, spec, _cells_from_sel(ds, sel), method, fields, n_bootstrap_fit=n_bootstrap)
+    _emit_rows(f"L(t, N) = L0 + a_t t^-r_t + a_N N^-r_N ({method}, 90% bootstrap intervals)", rows, as_json,
+               {"L0 [CI]": "{L0:.3g} [{L0_lo:.3g}, {L0_hi:.3g}]", "a_t": "{a_t:.3g}",
+                "r_t [CI]": "{r_t:.3f} [{r_t_lo:.3f}, {r_t_hi:.3f}]", "a_N": "{a_N:.3g}",
+                "r_N [CI]": "{r_N:.3f} [{r_N_lo:.3f}, {r_N_hi:.3f}]"})
+
+
+@app.command()
+@cli_errors
+def frontier(store: str = typer.Argument(..., metavar="STORE"),
+             sel: list[str] = typer.Option([], "--sel", help="alpha=, beta=, P= (repeatable); default: every cell"),
+             method: str = MethodOpt,
+             as_json: bool = typer.Option(False, "--json")) -> None:
+    """Compute-optimal exponents of each selected cell: approach 1 (xi, eta with intervals and the
+    compute window) and approach 3 (from the fitted surface)."""
+    import storage
+
+    spec = storage.read_spec(store)
+    ds = storage.open_cube(store)
+    fields = ["xi", "xi_lo", "xi_hi", "eta", "eta_lo", "eta_hi", "C_lo", "C_hi", "edge_hit", "xi3", "eta3"]
+    rows = _cell_rows(ds, spec, _cells_from_sel(ds, sel), method, fields, n_bootstrap_fit=0)
+    _emit_rows(f"compute-optimal frontier, C = N t B ({method})", rows, as_json,
+               {"xi [CI]": "{xi:.3f} [{xi_lo:.3f}, {xi_hi:.3f}]", "eta [CI]": "{eta:.3f} [{eta_lo:.3f}, {eta_hi:.3f}]",
+                "C window": "{C_lo:.2g}..{C_hi:.2g}", "edge": "{edge_hit:.0f}", "xi3": "{xi3:.3f}",
+                "eta3": "{eta3:.3f}"})
+
+
+@app.command("phase-map")
+@cli_errors
+def phase_map_cmd(store: str = typer.Argument(..., metavar="STORE"),
+                  out: Path = typer.Option(..., "--out", help="PNG file"),
+                  quantity: str = typer.Option("xi", help="xi or eta (approach 1); xi3 or eta3 (approach 3)"),
+                  method: Optional[str] = typer.Option(None, "--method", help="theory or simulation (default: theory if present)")) -> None:
+    """The measured exponent over the (alpha, beta) plane with the 4+3 phase diagram overlaid."""
+    from scalinglab.errors import SpecError
+
+    if quantity not in ("xi", "eta", "xi3", "eta3"):
+        raise SpecError("cli", "--quantity", quantity, "one of xi, eta, xi3, eta3")
+    import storage
+    from flows.analyze import phase_map
+
+    spec = storage.read_spec(store)
+    if spec.alpha.size < 2 or spec.beta.size < 2:
+        raise SpecError("cli", "STORE", store, "a cube with at least 2 alpha and 2 beta values")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    typer.echo(phase_map(store, str(out), quantity=quantity, method=method))
+
+
+@app.command()
+@cli_errors
+def plot(store: str = typer.Argument(..., metavar="STORE"),
+         kind: str = typer.Option(..., "--kind", help="curves, frontier, surface or residuals"),
+         out: Path = typer.Option(..., "--out", help="PNG file"),
+         sel: list[str] = typer.Option([], "--sel", help="alpha=, beta=, P= of the cell (default: the middle cell)"),
+         method: str = MethodOpt) -> None:
+    """Draw one figure of one cell."""
+    import storage
+    from flows.analyze import batch_of
+    from scalinglab import plots
+    from scalinglab.errors import SpecError
+    from storage.analysis import read_cell
+
+    if kind not in ("curves", "frontier", "surface", "residuals"):
+        raise SpecError("cli", "--kind", kind, "one of curves, frontier, surface, residuals")
+    spec = storage.read_spec(store)
+    ds = storage.open_cube(store)
+    cells = _cells_from_sel(ds, sel)
+    ia, ib, ip = cells[len(cells) // 2] if not sel else cells[0]
+    c = read_cell(ds, ia, ib, ip)
+    keep = c["t"] > 0
+    t, th = c["t"][keep], (c["theory"][:, keep] if c["theory"] is not None else None)
+    sm = c["sim"][..., keep] if c["sim"] is not None else None
+    a, b, P = float(ds.alpha[ia]), float(ds.beta[ib]), float(ds.P[ip])
+    title = f"{spec.model}: α={a:g}, β={b:g}, P={P:g}"
+    data = th if method == "theory" else sm
+    if kind in ("frontier", "surface") and data is None:
+        raise SpecError("cli", "--method", method, "a method present in the cube")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "curves":
+        plots.plot_curves(t, c["N"], sim=sm, theory=th, alpha=a, beta=b, P=P, model=spec.model, path=str(out))
+    elif kind == "frontier":
+        plots.plot_frontier(c["N"], t, data, batch_of(spec), title=title, path=str(out))
+    elif kind == "surface":
+        from scalinglab.analysis import ScalingSurface, grid_points
+
+        tt = t >= 10
+        X, y = grid_points([c["N"], t[tt]], data[..., tt], seed_axis=1 if data.ndim == 3 else None)
+        surface = ScalingSurface(variables=("N", "t"), random_state=0).fit(X, y)
+        plots.plot_surface(t[tt], c["N"], data[..., tt], surface, title=title, path=str(out))
+    else:
+        if th is None or sm is None:
+            raise SpecError("cli", "--kind", kind, "a cube holding both theory and simulation")
+        plots.plot_residuals(t, c["N"], th, sm, title=title, path=str(out))
+    typer.echo(str(out))
 
 
 def main() -> None:  # pragma: no cover

@@ -1,0 +1,126 @@
+"""Everything a scaling-law paper reports about one (alpha, beta, P) cell, from its curves.
+
+For each method present (theory curves ``(n_N, n_t)``, simulation curves ``(n_N, n_seed, n_t)``):
+
+- the scaling surface ``L(t, N) = L0 + a_t t^(-r_t) + a_N N^(-r_N)`` (:class:`ScalingSurface`,
+  Huber on log residuals, bootstrap intervals over points, or over seeds for simulations);
+- the compute-optimal frontier by Chinchilla approach 1 (:class:`ComputeFrontier`,
+  ``C = N t B``): ``xi`` (N* ∝ C^xi) and ``eta`` (L* ∝ C^-eta) with intervals and the window;
+- approach 3 from the fitted surface: ``xi3 = r_t/(r_t+r_N)``, ``eta3 = r_t r_N/(r_t+r_N)``;
+
+and, where both exist, theory-vs-simulation residuals (max relative difference and max
+deviation in seed standard errors).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from .fit import ScalingSurface, grid_points
+from .frontier import ComputeFrontier, frontier_exponents
+from .residuals import max_relative_difference, max_standardized_deviation
+
+__all__ = ["AnalysisSettings", "analyze_cell", "FIT_FIELDS", "RESIDUAL_FIELDS"]
+
+#: per-method result fields (NaN when not computable)
+FIT_FIELDS = (
+    "L0", "L0_lo", "L0_hi", "a_t", "r_t", "r_t_lo", "r_t_hi", "a_N", "r_N", "r_N_lo", "r_N_hi", "fit_loss",
+    "xi", "xi_lo", "xi_hi", "eta", "eta_lo", "eta_hi", "C_lo", "C_hi", "edge_hit", "xi3", "eta3",
+)
+RESIDUAL_FIELDS = ("resid_max_rel", "resid_max_z")
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """Fit settings, stored in the analysis group's attrs."""
+
+    t_min: float = 10.0  # checkpoints below are transient (the loss plateau before SGD starts to learn)
+    n_bootstrap_fit: int = 20
+    n_bootstrap_frontier: int = 100
+    n_compute: int = 40
+    confidence: float = 0.9
+    delta: float = 1e-3
+    random_state: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _usable(N: np.ndarray, t: np.ndarray, t_min: float) -> tuple[np.ndarray, np.ndarray]:
+    n_ok = np.isfinite(N) & (N > 0)
+    t_ok = (t >= t_min) & (t > 0)
+    return n_ok, t_ok
+
+
+def _fit_surface(N, t, loss, s: AnalysisSettings, seed_axis: int | None) -> dict[str, float]:
+    out = {k: np.nan for k in FIT_FIELDS[:12]}
+    X, y = grid_points([N, t], loss, seed_axis=seed_axis)
+    good = np.all(np.isfinite(y) & (y > 0), axis=1) if y.ndim == 2 else np.isfinite(y) & (y > 0)
+    if good.sum() < 6:
+        return out
+    model = ScalingSurface(variables=("N", "t"), delta=s.delta, n_bootstrap=s.n_bootstrap_fit, n_starts_bootstrap=1,
+                           confidence=s.confidence, random_state=s.random_state).fit(X[good], y[good])
+    out.update(L0=model.L0_, a_t=model.coefficients_["t"], r_t=model.exponents_["t"], a_N=model.coefficients_["N"],
+               r_N=model.exponents_["N"], fit_loss=model.loss_)
+    if s.n_bootstrap_fit:
+        out.update(L0_lo=model.L0_ci_[0], L0_hi=model.L0_ci_[1],
+                   r_t_lo=model.exponents_ci_["t"][0], r_t_hi=model.exponents_ci_["t"][1],
+                   r_N_lo=model.exponents_ci_["N"][0], r_N_hi=model.exponents_ci_["N"][1])
+    return out
+
+
+def _frontier(N, t, loss, batch: float, s: AnalysisSettings) -> dict[str, float]:
+    out = {k: np.nan for k in ("xi", "xi_lo", "xi_hi", "eta", "eta_lo", "eta_hi", "C_lo", "C_hi", "edge_hit")}
+    if N.size < 3:
+        return out
+    try:
+        fr = ComputeFrontier(n_compute=s.n_compute, n_bootstrap=s.n_bootstrap_frontier, confidence=s.confidence,
+                             random_state=s.random_state).fit(N, t, loss, batch_size=batch)
+    except ValueError:  # too few N reach a common compute window
+        return out
+    out.update(xi=fr.xi_, xi_lo=fr.xi_ci_[0], xi_hi=fr.xi_ci_[1], eta=fr.eta_, eta_lo=fr.eta_ci_[0],
+               eta_hi=fr.eta_ci_[1], C_lo=fr.window_[0], C_hi=fr.window_[1], edge_hit=float(fr.edge_hit_))
+    return out
+
+
+def analyze_cell(N: np.ndarray, t: np.ndarray, *, theory: np.ndarray | None = None, sim: np.ndarray | None = None,
+                 batch: float = 1.0, settings: AnalysisSettings = AnalysisSettings()) -> dict[str, dict[str, float]]:
+    """Fits, frontiers and residuals of one cell.
+
+    Parameters
+    ----------
+    N : ndarray, shape (n_N,)
+    t : ndarray, shape (n_t,)
+    theory : ndarray, shape (n_N, n_t), optional
+    sim : ndarray, shape (n_N, n_seed, n_t), optional
+    batch : float
+        B in C = N t B.
+
+    Returns
+    -------
+    dict
+        ``{"theory": {field: value}, "simulation": {...}, "residuals": {...}}`` for what exists.
+    """
+    N, t = np.asarray(N, float), np.asarray(t, float)
+    n_ok, t_ok = _usable(N, t, settings.t_min)
+    out: dict[str, dict[str, float]] = {}
+    for method, data, seed_axis in (("theory", theory, None), ("simulation", sim, 1)):
+        if data is None:
+            continue
+        d = np.asarray(data, float)[n_ok][..., t_ok]
+        if not np.isfinite(d).any():
+            continue
+        res = _fit_surface(N[n_ok], t[t_ok], d, settings, seed_axis)
+        res.update(_frontier(N[n_ok], t[t_ok], d, batch, settings))
+        if np.isfinite(res["r_t"]) and np.isfinite(res["r_N"]) and res["r_t"] > 0 and res["r_N"] > 0:
+            res["xi3"], res["eta3"] = frontier_exponents(res["r_t"], res["r_N"])
+        else:
+            res["xi3"] = res["eta3"] = np.nan
+        out[method] = {k: float(res[k]) for k in FIT_FIELDS}
+    if theory is not None and sim is not None:
+        th, sm = np.asarray(theory, float)[:, t > 0], np.asarray(sim, float)[..., t > 0]
+        out["residuals"] = {"resid_max_rel": max_relative_difference(th, sm),
+                            "resid_max_z": max_standardized_deviation(th, sm)}
+    return out
