@@ -6,11 +6,6 @@ the test on loopback).
 """
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 import uuid
 
 import numpy as np
@@ -100,40 +95,6 @@ class TestLocalDirectory(CubeRoundTripBase):
 class TestFsspecMemory(CubeRoundTripBase):
     def create_store(self, tmp_path) -> str:
         return f"memory://{uuid.uuid4().hex}/cube.zarr"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def s3_server():
-    """A real S3-compatible server (moto in standalone server mode) on loopback, in its own process."""
-    pytest.importorskip("s3fs")
-    port = _free_port()
-    exe = os.path.join(os.path.dirname(sys.executable), "moto_server")
-    proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    import urllib.request
-
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            break
-        except Exception:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                pytest.fail("moto_server did not start")
-            time.sleep(0.2)
-    env = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
-           "AWS_ENDPOINT_URL": url}
-    yield url, env
-    proc.terminate()
-    proc.wait(timeout=10)
 
 
 class TestS3(CubeRoundTripBase):
