@@ -203,6 +203,19 @@ def _resolved(params: Any, N: np.ndarray, P: float, t: np.ndarray, alpha: float)
     return params
 
 
+def resolve_params(params: Params, *, alpha: np.ndarray, beta: np.ndarray, N: np.ndarray, P: np.ndarray,
+                   t: np.ndarray) -> Params:
+    """Spec hook: write one M for the whole grid into the resolved spec (the largest that
+    :func:`resolve_M` asks for over the grid), so no default stays silent."""
+    if params.M is not None:
+        return params
+    sizes = _finite(N)
+    Ps = [float(p) for p in np.asarray(P, float)]
+    M = max(resolve_M(max(sizes) if sizes else math.inf, p, float(np.max(t)), float(a), params.lr)
+            for p in Ps for a in np.asarray(alpha, float))
+    return params.model_copy(update={"M": int(M)})
+
+
 def check_domain(alpha: float, beta: float, N: Any, P: float, t: Any, params: Any) -> None:
     r"""Raise :class:`SpecError`/:class:`DomainError` if (alpha, beta, N, P, t, params) is outside the model.
 
@@ -568,8 +581,10 @@ def cost(point: Point, method: str) -> float:
     Theory "dmft": per checkpoint ~ 4·(2n-1)·n·h complex multiply-adds and the κ Newton
     solves, with h ≈ 2·min(N, P, τ^(1/b)) modes summed directly (the rest is a series);
     "limit": negligible. Simulation: feature draws + forming Φ + one Gram eigendecomposition + n_t products
-    ("eigen"), or t_max matrix-vector pairs ("gd").
+    ("eigen"), or t_max matrix-vector pairs ("gd"). The generic names "theory" and
+    "simulation" (used by the sweep's block sizing) mean "dmft" and "eigen".
     """
+    method = {"theory": "dmft", "simulation": "eigen"}.get(method, method)
     Ns, P, t = point.N, float(point.P), point.t
     p = _resolved(point.params, Ns, P, t, point.alpha)
     M, E, n = int(p.M), int(p.ensemble), int(p.talbot_nodes)
