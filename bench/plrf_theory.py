@@ -88,9 +88,30 @@ def bench_exact(repeats: int = 2) -> dict:
     return out
 
 
-def run_flow_bench() -> None:
-    """TODO (lead): the 24x24x8 ``de`` sweep through the full Prefect/Ray flow; not implemented here."""
-    raise NotImplementedError("run_flow_bench: the lead adds the full-flow de sweep")
+def run_flow_bench() -> dict:
+    """The 24 x 24 (alpha, beta) x 8 N ``de`` sweep (bench/specs/plrf_de_24x24.toml, 100
+    checkpoints to t = 1e7) through the full flow: `scalinglab run` in a subprocess (its own
+    Prefect server and local Ray), into a temporary store. Returns its wall times."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        store = str(Path(tmp) / "de.zarr")
+        start = time.perf_counter()
+        res = subprocess.run([sys.executable, "-m", "flows.cli", "run", "bench/specs/plrf_de_24x24.toml", "--store",
+                              store, "--no-progress", "--json"], cwd=repo, capture_output=True, text=True,
+                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        total = time.perf_counter() - start
+        if res.returncode != 0:
+            raise RuntimeError(res.stdout + res.stderr)
+        summary = json.loads(res.stdout[res.stdout.index("{"):])
+    return {"points": 24 * 24 * 8, "blocks": summary["blocks_run"], "units_done": summary["units_done"],
+            "command_wall_s": total, "flow_wall_s": summary["wall_seconds"],
+            "sum_block_compute_s": summary["block_seconds"]}
 
 
 def main() -> None:
@@ -102,6 +123,8 @@ def main() -> None:
         "de_and_asymptotic": bench_de_asymptotic(),
         "exact_one_draw": bench_exact(),
     }
+    if "--flow" in sys.argv:
+        res["flow_sweep_24x24x8_de"] = run_flow_bench()
     res["machine"]["load_avg_at_end"] = os.getloadavg()
     print(json.dumps(res, indent=2))
 
