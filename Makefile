@@ -19,6 +19,7 @@ demo: $(STAMP)
 	$(BIN)/scalinglab plan examples/quickstart.toml
 	$(BIN)/scalinglab run examples/quickstart.toml
 	$(BIN)/scalinglab query results/quickstart.zarr --sel alpha=1.0 --sel beta=0.6 --sel t=100000 --var theory_loss --var sim_loss --mean-seed
+	$(BIN)/scalinglab analyze results/quickstart.zarr --out-dir results/quickstart_figures
 
 test: $(STAMP)
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -q -p no:cacheprovider --durations=15
@@ -26,6 +27,11 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/plrf_sim.py
 	$(BIN)/python bench/sweep_overhead.py
+	$(BIN)/python bench/plrf_theory.py --flow
+	$(BIN)/python bench/bap.py
+	$(BIN)/python bench/lin.py
+	$(BIN)/python bench/resume.py
+	$(BIN)/python bench/analyze.py
 
 clean:
 	rm -rf $(VENV) results *.egg-info

@@ -15,7 +15,7 @@ from prefect.futures import as_completed
 import storage
 from scalinglab.analysis.cell import AnalysisSettings
 from storage.analysis import read_cell, write_analysis
-from tasks.analyze import analyze_cells
+from tasks.analyze import analyze_cells, analyze_data_surfaces
 
 __all__ = ["analyze_flow", "run_analysis", "render_figures", "default_out_dir", "batch_of"]
 
@@ -29,18 +29,24 @@ def batch_of(spec) -> float:
 
 @flow(name="analyze", validate_parameters=False)
 def analyze_flow(store: str, cell_groups: list[list[tuple[int, int, int]]], settings_json: str,
-                 batch: float) -> dict[str, Any]:
-    """Submit one task per group of cells; collect their numbers (failures are reported, not fatal)."""
+                 batch: float, pair_groups: list[list[tuple[int, int]]] | None = None) -> dict[str, Any]:
+    """Submit one task per group of cells (and of (alpha, beta) pairs for the data-term
+    surfaces); collect their numbers (failures are reported, not fatal)."""
     futures = [analyze_cells.submit(store, g, settings_json, batch) for g in cell_groups]
+    futures += [analyze_data_surfaces.submit(store, g, settings_json) for g in (pair_groups or [])]
     results: dict[tuple[int, int, int], Any] = {}
+    data: dict[tuple[int, int], Any] = {}
     errors: list[str] = []
     for fut in as_completed(futures):
         try:
             for item in fut.result():
-                results[tuple(item["cell"])] = item["result"]
+                if "cell" in item:
+                    results[tuple(item["cell"])] = item["result"]
+                else:
+                    data[tuple(item["pair"])] = item["result"]
         except Exception as err:  # one bad group never stops the rest
             errors.append(f"{type(err).__name__}: {err}")
-    return {"results": results, "errors": errors}
+    return {"results": results, "data_surfaces": data, "errors": errors}
 
 
 def default_out_dir(store: str) -> Path:
@@ -66,19 +72,27 @@ def run_analysis(store: str, *, ray_address: str | None = None, out_dir: str | P
     done = [c for c in _cells(spec) if np.all(status[c[0], c[1], :, c[2]] == storage.DONE)]
     per = max(1, math.ceil(CELLS_PER_TASK_TARGET_S / CELL_SECONDS))
     groups = [done[i:i + per] for i in range(0, len(done), per)]
+    pair_groups: list[list[tuple[int, int]]] = []
+    if int(np.isfinite(spec.P).sum()) >= 3:  # the data term a_P P^-r_P, where P varies
+        finite = np.isfinite(spec.P)
+        pairs = [(ia, ib) for ia in range(spec.alpha.size) for ib in range(spec.beta.size)
+                 if np.all(status[ia, ib][:, finite] == storage.DONE)]
+        pair_groups = [[p] for p in pairs]
     start = time.perf_counter()
     results: dict[tuple[int, int, int], Any] = {}
+    data: dict[tuple[int, int], Any] = {}
     errors: list[str] = []
-    if groups:
+    if groups or pair_groups:
         with prefect_api():
             out = analyze_flow.with_options(task_runner=ray_runner(ray_address))(
-                store, groups, json.dumps(settings.to_dict()), batch_of(spec))
-        results, errors = out["results"], out["errors"]
-    write_analysis(store, spec, results, settings.to_dict(), spec.storage_options or None)
+                store, groups, json.dumps(settings.to_dict()), batch_of(spec), pair_groups)
+        results, data, errors = out["results"], out["data_surfaces"], out["errors"]
+    write_analysis(store, spec, results, settings.to_dict(), spec.storage_options or None, data_surfaces=data)
     paths: list[str] = []
     if figures and results:
         paths = render_figures(store, out_dir or default_out_dir(store))
-    return {"store": store, "cells": len(_cells(spec)), "cells_analyzed": len(results), "errors": errors,
+    return {"store": store, "cells": len(_cells(spec)), "cells_analyzed": len(results),
+            "data_surfaces": len(data), "errors": errors,
             "seconds": time.perf_counter() - start, "figures": paths}
 
 

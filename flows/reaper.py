@@ -57,22 +57,10 @@ def start_reaper() -> str | None:
     return token
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child of someone else still answers kill(0)
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def _watch(pid: int, token: str) -> None:
-    while _alive(pid):
+    from storage.lock import pid_alive
+
+    while pid_alive(pid):
         time.sleep(0.5)
     for _ in range(3):  # processes may still be spawning while the tree collapses
         kill_marked(token)

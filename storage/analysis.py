@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from scalinglab.analysis.cell import FIT_FIELDS, RESIDUAL_FIELDS
+from scalinglab.analysis.cell import DATA_FIELDS, FIT_FIELDS, RESIDUAL_FIELDS
 from scalinglab.spec import SweepSpec
 
 __all__ = ["GROUP", "PREFIX", "read_cell", "write_analysis", "open_analysis", "analysis_exists"]
@@ -47,7 +47,8 @@ def read_cell(ds, ia: int, ib: int, ip: int) -> dict[str, Any]:
 
 
 def write_analysis(store: str, spec: SweepSpec, results: dict[tuple[int, int, int], dict[str, dict[str, float]]],
-                   settings: dict[str, Any], storage_options: dict[str, Any] | None = None) -> None:
+                   settings: dict[str, Any], storage_options: dict[str, Any] | None = None,
+                   data_surfaces: dict[tuple[int, int], dict[str, dict[str, float]]] | None = None) -> None:
     import xarray as xr
 
     shape = spec.grid_shape
@@ -72,6 +73,17 @@ def write_analysis(store: str, spec: SweepSpec, results: dict[tuple[int, int, in
             if "residuals" in res:
                 arr[ia, ib, ip] = res["residuals"][f]
         data[f] = (("alpha", "beta", "P"), arr, {"description": _DESCRIPTIONS[f]})
+    for method, prefix in PREFIX.items():
+        if not data_surfaces or method not in spec.methods:
+            continue
+        for f in DATA_FIELDS:
+            arr = np.full((ga, gb), np.nan)
+            for (ia, ib), res in data_surfaces.items():
+                if method in res:
+                    arr[ia, ib] = res[method][f]
+            data[f"{prefix}_data_{f}"] = (("alpha", "beta"), arr, {
+                "description": f"{f} of L(t, N, P) = L0 + a_t t^-r_t + a_N N^-r_N + a_P P^-r_P fitted over the "
+                               "finite P of the (alpha, beta) cell", "method": method})
     ds = xr.Dataset(data, coords={"alpha": spec.alpha, "beta": spec.beta, "P": spec.P.astype(float)},
                     attrs={"settings": json.dumps(settings), "spec_hash": spec.hash,
                            "compute": "C = N * t * B", "cells_analyzed": len(results),

@@ -17,7 +17,7 @@ from scalinglab.errors import SpecError
 
 from .paths import filesystem, is_local, join
 
-__all__ = ["CubeLock", "LockedError", "read_lock", "break_lock"]
+__all__ = ["CubeLock", "LockedError", "read_lock", "break_lock", "pid_alive", "is_stale"]
 
 _NAME = "_lock.json"
 
@@ -26,14 +26,19 @@ class LockedError(SpecError):
     """The store is being written by another live sweep."""
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this host is alive (a zombie counts as dead)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:  # a zombie (killed, not yet reaped) still answers kill(0)
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True  # no /proc (not Linux): trust kill(0)
 
 
 def read_lock(path: str, storage_options: dict[str, Any] | None = None) -> dict[str, Any] | None:
@@ -49,7 +54,7 @@ def read_lock(path: str, storage_options: dict[str, Any] | None = None) -> dict[
 
 
 def is_stale(info: dict[str, Any]) -> bool:
-    return info.get("host") == socket.gethostname() and not _pid_alive(int(info.get("pid", -1)))
+    return info.get("host") == socket.gethostname() and not pid_alive(int(info.get("pid", -1)))
 
 
 def break_lock(path: str, storage_options: dict[str, Any] | None = None) -> None:

@@ -7,10 +7,12 @@ from typing import Any
 from prefect import task
 
 import storage
-from scalinglab.analysis.cell import AnalysisSettings, analyze_cell
+import numpy as np
+
+from scalinglab.analysis.cell import AnalysisSettings, analyze_cell, analyze_data_surface
 from storage.analysis import read_cell
 
-__all__ = ["analyze_cells"]
+__all__ = ["analyze_cells", "analyze_data_surfaces"]
 
 
 @task(name="analyze-cells", retries=2, retry_delay_seconds=1, cache_policy=None, persist_result=False)
@@ -23,4 +25,25 @@ def analyze_cells(store: str, cells: list[tuple[int, int, int]], settings_json: 
         c = read_cell(ds, ia, ib, ip)
         res = analyze_cell(c["N"], c["t"], theory=c["theory"], sim=c["sim"], batch=batch, settings=settings)
         out.append({"cell": [ia, ib, ip], "result": res})
+    return out
+
+
+@task(name="analyze-data-surfaces", retries=2, retry_delay_seconds=1, cache_policy=None, persist_result=False)
+def analyze_data_surfaces(store: str, pairs: list[tuple[int, int]], settings_json: str) -> list[dict[str, Any]]:
+    """Fit L(t, N, P) with the data term over the finite P of each (alpha, beta) pair."""
+    settings = AnalysisSettings(**json.loads(settings_json))
+    ds = storage.open_cube(store)
+    finite = np.isfinite(ds.P.values)
+    out = []
+    for ia, ib in pairs:
+        cell = ds.isel(alpha=ia, beta=ib, P=np.flatnonzero(finite))
+        res: dict[str, Any] = {}
+        if "theory_loss" in ds:
+            res["theory"] = analyze_data_surface(ds.N.values, ds.P.values[finite], ds.t.values,
+                                                 cell.theory_loss.transpose("N", "P", "t").values, settings=settings)
+        if "sim_loss" in ds:
+            res["simulation"] = analyze_data_surface(ds.N.values, ds.P.values[finite], ds.t.values,
+                                                     cell.sim_loss.transpose("N", "P", "seed", "t").values,
+                                                     seed_axis=2, settings=settings)
+        out.append({"pair": [ia, ib], "result": res})
     return out

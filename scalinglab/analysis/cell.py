@@ -22,7 +22,7 @@ from .fit import ScalingSurface, grid_points
 from .frontier import ComputeFrontier, frontier_exponents
 from .residuals import max_relative_difference, max_standardized_deviation
 
-__all__ = ["AnalysisSettings", "analyze_cell", "FIT_FIELDS", "RESIDUAL_FIELDS"]
+__all__ = ["AnalysisSettings", "analyze_cell", "analyze_data_surface", "FIT_FIELDS", "RESIDUAL_FIELDS", "DATA_FIELDS"]
 
 #: per-method result fields (NaN when not computable)
 FIT_FIELDS = (
@@ -124,3 +124,40 @@ def analyze_cell(N: np.ndarray, t: np.ndarray, *, theory: np.ndarray | None = No
         out["residuals"] = {"resid_max_rel": max_relative_difference(th, sm),
                             "resid_max_z": max_standardized_deviation(th, sm)}
     return out
+
+
+DATA_FIELDS = ("L0", "a_t", "r_t", "a_N", "r_N", "a_P", "r_P", "r_P_lo", "r_P_hi", "fit_loss")
+
+
+def analyze_data_surface(N: np.ndarray, P: np.ndarray, t: np.ndarray, loss: np.ndarray, *,
+                         seed_axis: int | None = None,
+                         settings: AnalysisSettings = AnalysisSettings()) -> dict[str, float]:
+    """Fit ``L(t, N, P) = L0 + a_t t^-r_t + a_N N^-r_N + a_P P^-r_P`` over the finite P of one
+    (alpha, beta) cell (the data term, where P varies).
+
+    Parameters
+    ----------
+    N : ndarray, shape (n_N,)
+    P : ndarray, shape (n_P,)
+        Finite sample counts only.
+    t : ndarray, shape (n_t,)
+    loss : ndarray, shape (n_N, n_P, n_t), or (n_N, n_P, n_seed, n_t) with ``seed_axis=2``
+    """
+    N, P, t = np.asarray(N, float), np.asarray(P, float), np.asarray(t, float)
+    n_ok, t_ok = _usable(N, t, settings.t_min)
+    out = {k: np.nan for k in DATA_FIELDS}
+    d = np.asarray(loss, float)[n_ok][..., t_ok]
+    if P.size < 3 or n_ok.sum() < 2:
+        return out
+    X, y = grid_points([N[n_ok], P, t[t_ok]], d, seed_axis=seed_axis)
+    good = np.all(np.isfinite(y) & (y > 0), axis=1) if y.ndim == 2 else np.isfinite(y) & (y > 0)
+    if good.sum() < 8:
+        return out
+    model = ScalingSurface(variables=("N", "P", "t"), delta=settings.delta, n_bootstrap=settings.n_bootstrap_fit,
+                           n_starts_bootstrap=1, confidence=settings.confidence,
+                           random_state=settings.random_state).fit(X[good], y[good])
+    out.update(L0=model.L0_, fit_loss=model.loss_, **{f"a_{v}": model.coefficients_[v] for v in ("t", "N", "P")},
+               **{f"r_{v}": model.exponents_[v] for v in ("t", "N", "P")})
+    if settings.n_bootstrap_fit:
+        out.update(r_P_lo=model.exponents_ci_["P"][0], r_P_hi=model.exponents_ci_["P"][1])
+    return {k: float(v) for k, v in out.items()}

@@ -85,38 +85,45 @@ def test_cli_fit_frontier_plot_phase_map(de_cube, tmp_path):
 
 
 def test_known_surfaces_recovered_within_intervals(tmp_path, prefect_api, ray_local):
-    """A cube whose simulation values are exact power laws times log-normal seed noise:
-    the analyze flow's 90% bootstrap intervals (over seeds) cover the true exponents in
-    at least 75% of cells, and the point estimates are unbiased to 0.03."""
+    """A cube whose simulation values are exact power laws in t, N and P times log-normal seed
+    noise: the analyze flow's 90% bootstrap intervals (over seeds) cover the true t and N
+    exponents in at least 75% of cells, the estimates are unbiased to 0.03, and the data-term
+    surface over P recovers r_P."""
     from flows.analyze import run_analysis
     from scalinglab.analysis.cell import AnalysisSettings
     from scalinglab.compute import BlockResult
     from scalinglab.spec import load_spec
 
     store = tmp_path / "cube.zarr"
-    spec = load_spec(write_spec(tmp_path / "spec.toml", store=store, methods=("simulation",), seeds=8,
-                                grid='alpha = [0.7, 0.9, 1.1, 1.3]\nbeta = [0.4, 0.8, 1.2]\nN = [32, 64, 128, 256, 512, 1024]\n'
-                                     'P = ["inf"]\nt = {geomspace = [10, 1e6], num = 25}'))
+    spec = load_spec(write_spec(tmp_path / "spec.toml", store=store, model="bap", methods=("simulation",), seeds=8,
+                                params="lr = 0.25",
+                                grid='alpha = [0.7, 1.1]\nbeta = [0.4, 0.8, 1.2]\nN = [32, 64, 128, 256, 512, 1024]\n'
+                                     'P = [100, 300, 1000, 3000]\nt = {geomspace = [10, 1e6], num = 25}'))
     storage.create_cube(spec, str(store))
     rng = np.random.default_rng(5)
     N, t = spec.N[:, None, None], spec.t[None, None, :].astype(float)
-    truth = {}
+    truth, r_P = {}, 0.6
     for block in spec.blocks():
         (ia, ib, ip), = block.cells()
         r_t, r_N = 0.3 + 0.4 * spec.alpha[ia] - 0.1, 0.5 * spec.beta[ib] + 0.3
-        truth[(ia, ib)] = (r_t, r_N)
-        clean = 0.01 + 2.0 * t ** (-r_t) + 5.0 * N ** (-r_N)
+        truth[(ia, ib, ip)] = (r_t, r_N)
+        clean = 0.01 + 2.0 * t ** (-r_t) + 5.0 * N ** (-r_N) + 3.0 * spec.P[ip] ** (-r_P)
         noisy = clean * np.exp(0.05 * rng.standard_normal((spec.N.size, spec.seeds, spec.t.size)))
-        storage.write_block(str(store), block, BlockResult(arrays={"sim_loss": noisy[None, None, :, None]},
-                                                          wall_time=np.ones(block.shape)))
-    run_analysis(str(store), settings=AnalysisSettings(n_bootstrap_fit=40, t_min=0), figures=False)
+        arrays = {"sim_loss": noisy[None, None, :, None], "sim_train_loss": noisy[None, None, :, None] * 0.5}
+        storage.write_block(str(store), block, BlockResult(arrays=arrays, wall_time=np.ones(block.shape)))
+    summary = run_analysis(str(store), settings=AnalysisSettings(n_bootstrap_fit=40, t_min=0), figures=False)
+    assert summary["cells_analyzed"] == 24 and summary["data_surfaces"] == 6 and not summary["errors"]
     an = storage.open_analysis(str(store)).load()
     covered, errors = [], []
-    for (ia, ib), (r_t, r_N) in truth.items():
-        cell = an.isel(alpha=ia, beta=ib, P=0)
+    for (ia, ib, ip), (r_t, r_N) in truth.items():
+        cell = an.isel(alpha=ia, beta=ib, P=ip)
         for est, lo, hi, true in ((cell.sim_r_t, cell.sim_r_t_lo, cell.sim_r_t_hi, r_t),
                                   (cell.sim_r_N, cell.sim_r_N_lo, cell.sim_r_N_hi, r_N)):
             covered.append(float(lo) <= true <= float(hi))
             errors.append(float(est) - true)
     assert np.mean(covered) >= 0.75, np.mean(covered)
     assert abs(np.mean(errors)) < 0.03 and np.max(np.abs(errors)) < 0.15
+    # the data term, fitted over P per (alpha, beta)
+    rp = an.sim_data_r_P.values
+    assert rp.shape == (2, 3) and np.all(np.abs(rp - r_P) < 0.1), rp
+    assert np.mean((an.sim_data_r_P_lo.values <= r_P) & (r_P <= an.sim_data_r_P_hi.values)) >= 0.5

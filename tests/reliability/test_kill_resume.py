@@ -21,6 +21,7 @@ GRID = ('alpha = [0.8, 1.0, 1.2]\nbeta = [0.3, 0.45, 0.6, 0.75]\nN = [64, 128]\n
 TRIALS = 3
 _rng = random.Random(20261122)  # random kill points, reproducible in CI
 KILL_POINTS = [(_rng.randint(1, 8), _rng.uniform(0.0, 1.5)) for _ in range(TRIALS)]
+SLOW_LAST_BLOCK = "11:sleep"  # the killed run cannot finish before the kill, however fast the machine
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,8 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path, api_url, reference, afte
     assert len(blocks) == 12
     per_block = len(sp.N)
     token = new_token()
-    proc = start_cli("run", str(spec), "--no-progress", env=cli_env(api_url, SCALINGLAB_SWEEP_TOKEN=token),
+    proc = start_cli("run", str(spec), "--no-progress", env=cli_env(api_url, SCALINGLAB_SWEEP_TOKEN=token,
+                                                                SCALINGLAB_INJECT_FAULT=SLOW_LAST_BLOCK),
                      log=tmp_path / "run.log")
     try:
         assert wait_for(lambda: done_units(store) >= after_blocks * per_block, timeout=240, step=0.05), \
