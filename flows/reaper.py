@@ -45,10 +45,14 @@ def kill_marked(token: str, exclude: set[int] | None = None) -> int:
 
 
 def start_reaper() -> str | None:
-    """Mark this process's environment and start the watcher; returns the token."""
+    """Mark this process's environment with a new token and start the watcher; returns the token.
+
+    The caller keeps the marker in ``os.environ`` only while it starts the processes to be
+    reaped (see :func:`flows.sweep.execute`), so processes it starts later are not marked.
+    """
     if not sys.platform.startswith("linux"):
         return None
-    token = os.environ.get(TOKEN_ENV) or uuid.uuid4().hex
+    token = uuid.uuid4().hex
     os.environ[TOKEN_ENV] = token
     env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
     subprocess.Popen([sys.executable, "-m", "flows.reaper", str(os.getpid()), token], env=env,

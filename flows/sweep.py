@@ -143,14 +143,20 @@ def execute(store: str, spec, blocks: list, *, ray_address: str | None = None, n
 
     if not blocks:
         return None
-    if not ray_address:
-        from flows.reaper import start_reaper
+    from flows.reaper import TOKEN_ENV, start_reaper
 
-        start_reaper()
-    with storage.CubeLock(store, spec.storage_options or None) as lock:
-        if lock.recovered:
-            note(f"note: recovered a stale lock of pid {lock.recovered.get('pid')} on "
-                 f"{lock.recovered.get('host')} (started {lock.recovered.get('started')})")
-        with prefect_api():
-            return run_sweep(store, [b.id for b in blocks], ray_address=ray_address, num_cpus=num_cpus,
-                             show_progress=show_progress)
+    previous = os.environ.get(TOKEN_ENV)
+    token = start_reaper() if not ray_address else None
+    try:
+        with storage.CubeLock(store, spec.storage_options or None, reaper_token=token) as lock:
+            if lock.recovered:
+                note(f"note: recovered a stale lock of pid {lock.recovered.get('pid')} on "
+                     f"{lock.recovered.get('host')} (started {lock.recovered.get('started')})")
+            with prefect_api():
+                return run_sweep(store, [b.id for b in blocks], ray_address=ray_address, num_cpus=num_cpus,
+                                 show_progress=show_progress)
+    finally:  # processes started from here on are not this sweep's
+        if previous is None:
+            os.environ.pop(TOKEN_ENV, None)
+        else:
+            os.environ[TOKEN_ENV] = previous

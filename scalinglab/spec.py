@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Iterator, Literal, Union
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
 from scalinglab.errors import SpecError
 from scalinglab.models import MODELS, get_model
@@ -82,7 +82,7 @@ class _RawSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     model: str
     methods: list[Literal["theory", "simulation"]] = Field(..., min_length=1)
-    seeds: int = Field(1, ge=1, le=100_000)
+    seeds: StrictInt = Field(1, ge=1, le=100_000)
     grid: GridSpec
     params: dict[str, Any] = Field(default_factory=dict)
     store: StoreSpec

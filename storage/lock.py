@@ -67,8 +67,10 @@ def break_lock(path: str, storage_options: dict[str, Any] | None = None) -> None
 class CubeLock:
     """Context manager holding the store's writer lock."""
 
-    def __init__(self, path: str, storage_options: dict[str, Any] | None = None, *, force: bool = False) -> None:
+    def __init__(self, path: str, storage_options: dict[str, Any] | None = None, *, force: bool = False,
+                 reaper_token: str | None = None) -> None:
         self.path, self.storage_options, self.force = path, storage_options, force
+        self.reaper_token = reaper_token
         self.token = uuid.uuid4().hex
         self.recovered: dict[str, Any] | None = None
 
@@ -92,6 +94,8 @@ class CubeLock:
     def acquire(self) -> "CubeLock":
         info = {"host": socket.gethostname(), "pid": os.getpid(), "token": self.token,
                 "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+        if self.reaper_token:  # marks the processes this sweep starts (flows/reaper.py)
+            info["reaper_token"] = self.reaper_token
         if self._write_exclusive(info):
             return self
         held = read_lock(self.path, self.storage_options) or {}

@@ -5,7 +5,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -66,10 +65,6 @@ def marked_processes(token: str) -> list[int]:
             except OSError:
                 pass
     return out
-
-
-def new_token() -> str:
-    return uuid.uuid4().hex
 
 
 def reference_cube(spec_path: Path, store: Path) -> None:

@@ -56,7 +56,11 @@ junk = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4)
 
 # Each mutation makes the spec invalid by construction.
 MUTATIONS = st.one_of(
-    st.tuples(st.just("top"), st.sampled_from(["model", "methods", "seeds"]), junk.filter(lambda v: v not in ("plrf", "bap", "lin"))),
+    st.tuples(st.just("top"), st.just("seeds"),
+              st.one_of(st.integers(max_value=0), st.integers(min_value=100_001), st.text(max_size=5), st.booleans(),
+                        st.floats().filter(lambda x: not float(x).is_integer()), st.lists(st.integers(), max_size=2))),
+    st.tuples(st.just("top"), st.just("methods"),
+              junk.filter(lambda v: not (isinstance(v, list) and v and all(m in ("theory", "simulation") for m in v)))),
     st.tuples(st.just("model"), st.just("model"), st.text(min_size=1, max_size=10).filter(lambda s: s not in ("plrf", "bap", "lin"))),
     st.tuples(st.just("extra"), st.text(min_size=1, max_size=8).filter(lambda s: s not in VALID and s != "schedule"), junk),
     st.tuples(st.just("grid"), st.sampled_from(["alpha", "N", "P", "t"]),  # beta <= 0 can be valid (2(a+b) > 1)
@@ -97,7 +101,7 @@ def _apply(mutation) -> dict:
     return spec
 
 
-@settings(max_examples=220, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=220, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(mutation=MUTATIONS)
 def test_invalid_specs_exit_2_with_one_line_and_no_write(tmp_path_factory, mutation):
@@ -118,7 +122,7 @@ def test_invalid_specs_exit_2_with_one_line_and_no_write(tmp_path_factory, mutat
     assert not store.exists(), mutation
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=st.text(max_size=200))
 def test_arbitrary_text_is_refused_cleanly(tmp_path_factory, text):
     d = tmp_path_factory.mktemp("fzt")

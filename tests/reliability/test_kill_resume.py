@@ -13,7 +13,7 @@ import pytest
 
 import storage
 from tests.conftest import write_spec
-from tests.flows.helpers import (assert_cubes_identical, cli_env, done_units, marked_processes, new_token,
+from tests.flows.helpers import (assert_cubes_identical, cli_env, done_units, marked_processes,
                                  reference_cube, run_cli, start_cli, wait_for)
 
 GRID = ('alpha = [0.8, 1.0, 1.2]\nbeta = [0.3, 0.45, 0.6, 0.75]\nN = [64, 128]\nP = ["inf"]\n'
@@ -43,9 +43,7 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path, api_url, reference, afte
     blocks = sp.blocks()
     assert len(blocks) == 12
     per_block = len(sp.N)
-    token = new_token()
-    proc = start_cli("run", str(spec), "--no-progress", env=cli_env(api_url, SCALINGLAB_SWEEP_TOKEN=token,
-                                                                SCALINGLAB_INJECT_FAULT=SLOW_LAST_BLOCK),
+    proc = start_cli("run", str(spec), "--no-progress", env=cli_env(api_url, SCALINGLAB_INJECT_FAULT=SLOW_LAST_BLOCK),
                      log=tmp_path / "run.log")
     try:
         assert wait_for(lambda: done_units(store) >= after_blocks * per_block, timeout=240, step=0.05), \
@@ -54,6 +52,7 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path, api_url, reference, afte
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
+    token = json.loads((store / "_lock.json").read_text())["reaper_token"]  # the dead driver's lock stays
     killed_at = storage.block_status(sp, str(store))
     done_before = {b for b, s in killed_at.items() if s == storage.DONE}
     assert 0 < len(done_before) < len(blocks), f"the kill must land mid-sweep ({len(done_before)} done)"
