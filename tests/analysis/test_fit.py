@@ -10,7 +10,7 @@ import pytest
 from scalinglab.analysis.fit import ScalingSurface, grid_points, huber
 from scalinglab.errors import SpecError
 
-CHINCHILLA = Path("/work/shared/data/chinchilla_fig4_points.csv")
+CHINCHILLA = Path(__file__).resolve().parents[1] / "data" / "chinchilla_fig4_points.csv"  # copy of shared/data
 # Besiroglu et al. (arXiv 2404.10102), Approach 3 replication: estimate, standard error.
 EPOCH = {"E": (1.8172, 0.03), "A": (482.01, 124.58), "B": (2085.43, 1293.23), "a": (0.3478, 0.02), "b": (0.3658, 0.02)}
 
@@ -31,7 +31,6 @@ def _as_epoch(s: ScalingSurface) -> dict[str, float]:
     return {"E": s.L0_, "A": s.coefficients_["N"], "B": s.coefficients_["D"], "a": s.exponents_["N"], "b": s.exponents_["D"]}
 
 
-@pytest.mark.skipif(not CHINCHILLA.exists(), reason="shared Chinchilla data not present")
 @pytest.mark.parametrize(
     "init, grids, optimizer",
     [
@@ -53,7 +52,6 @@ def test_chinchilla_matches_epoch_within_one_standard_error(init, grids, optimiz
     assert s.loss_ <= huber(pred - np.log(y), 1e-3).sum() + 1e-12
 
 
-@pytest.mark.skipif(not CHINCHILLA.exists(), reason="shared Chinchilla data not present")
 def test_chinchilla_bootstrap_errors_agree_with_epoch():
     """100 point-bootstrap refits; each SE within a factor 2 of Epoch's (4,000 resamples)."""
     X, y = _chinchilla()
