@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["SpecError", "DomainError", "spec_error"]
+__all__ = ["SpecError", "DomainError"]
 
 
 class SpecError(ValueError):
@@ -25,7 +25,3 @@ class SpecError(ValueError):
 
 class DomainError(SpecError):
     """A grid point violates a model's domain condition (e.g. 2(alpha+beta) > 1)."""
-
-
-def spec_error(where: str, field: str, value: Any, expected: str, fix: str = "") -> SpecError:
-    return SpecError(where, field, value, expected, fix)

@@ -17,7 +17,7 @@ import datetime as _dt
 import json
 import subprocess
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -213,7 +213,10 @@ def _status_array(path: str, storage_options: dict[str, Any] | None = None) -> n
 
 def block_status(spec: SweepSpec, path: str, storage_options: dict[str, Any] | None = None) -> dict[int, int]:
     """{block id: status}. A block is done only if every unit in it is done."""
-    status = _status_array(path, storage_options)
+    return _block_status_from(spec, _status_array(path, storage_options))
+
+
+def _block_status_from(spec: SweepSpec, status: np.ndarray) -> dict[int, int]:
     out = {}
     for b in spec.blocks():
         s = status[b.slices]
@@ -235,7 +238,7 @@ def pending_blocks(spec: SweepSpec, path: str, *, include_failed: bool = True, o
 def status_counts(spec: SweepSpec, path: str, storage_options: dict[str, Any] | None = None) -> dict[str, int]:
     """Counts of units and blocks by status."""
     status = _status_array(path, storage_options)
-    st = block_status(spec, path, storage_options)
+    st = _block_status_from(spec, status)
     return {
         "units_done": int(np.sum(status == DONE)), "units_failed": int(np.sum(status == FAILED)),
         "units_pending": int(np.sum(status == PENDING)), "units_total": int(status.size),
@@ -277,8 +280,3 @@ def verify_blocks(spec: SweepSpec, path: str, storage_options: dict[str, Any] | 
     except (FileNotFoundError, NotImplementedError):
         pass
     return reset
-
-
-def iter_done_blocks(spec: SweepSpec, path: str) -> Iterable[Block]:
-    st = block_status(spec, path)
-    return (b for b in spec.blocks() if st[b.id] == DONE)
