@@ -371,15 +371,16 @@ def analyze(store: str = typer.Argument(..., metavar="STORE"),
     """Fit surfaces and frontiers for every cell (fanned out over Ray), write them into the cube's
     `analysis` group (idempotently) and render the figures."""
     quiet_defaults()
+    import storage
     from flows.analyze import run_analysis
     from scalinglab.analysis.cell import AnalysisSettings
 
-    storage_spec = __import__("storage").read_spec(store)  # validates STORE first
+    storage_spec = storage.read_spec(store)  # validates STORE first
     summary = run_analysis(store, ray_address=ray_address, out_dir=out_dir,
                            settings=AnalysisSettings(n_bootstrap_fit=n_bootstrap))
     from storage.analysis import PREFIX
 
-    an = __import__("storage").open_analysis(store).load()
+    an = storage.open_analysis(store).load()
     rows = []
     for ia, a in enumerate(an.alpha.values):
         for ib, b in enumerate(an.beta.values):
