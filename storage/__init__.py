@@ -1,7 +1,6 @@
 """The Zarr/xarray cube: create, open, write blocks, status, ledger, lock (only this package imports zarr)."""
 from .cube import (DONE, FAILED, PENDING, STATUS_NAMES, block_status, create_cube, cube_exists, open_cube,
                    pending_blocks, read_spec, set_status, spec_difference, status_counts, verify_blocks, write_block)
-from .analysis import analysis_exists, open_analysis, write_analysis
 from .ledger import clear_failure, read_failures, read_runs, record_failure, record_run
 from .lock import CubeLock, LockedError, break_lock, read_lock
 
@@ -11,3 +10,13 @@ __all__ = [
     "write_block", "clear_failure", "read_runs", "record_run", "read_failures", "record_failure", "CubeLock", "LockedError",
     "break_lock", "read_lock", "analysis_exists", "open_analysis", "write_analysis",
 ]
+
+_LAZY = {"analysis_exists", "open_analysis", "write_analysis"}  # storage.analysis pulls scipy: import on use
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from . import analysis
+
+        return getattr(analysis, name)
+    raise AttributeError(f"module 'storage' has no attribute {name!r}")
