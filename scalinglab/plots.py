@@ -20,7 +20,22 @@ if TYPE_CHECKING:  # pragma: no cover
     from scalinglab.analysis.fit import ScalingSurface
     from scalinglab.analysis.frontier import ComputeFrontier
 
-__all__ = ["plot_curves", "plot_frontier", "plot_surface", "plot_residuals", "plot_phase_map"]
+__all__ = ["plot_curves", "plot_frontier", "plot_surface", "plot_residuals", "plot_phase_map", "cell_title",
+           "QUANTITY_LABELS"]
+
+#: colour-coded N values up to this many get a discrete legend; more get a colorbar ticked at grid values
+MAX_LEGEND_N = 8
+
+#: what each measured exponent is, for colorbars and titles (approach 1: the minimum over N at
+#: fixed compute; approach 3: from the fitted surface's exponents)
+QUANTITY_LABELS = {
+    "xi": "ξ  (N* ∝ C^ξ, approach 1)",
+    "eta": "η  (L* ∝ C^(−η), approach 1)",
+    "xi3": "ξ₃  (r_t/(r_t+r_N), approach 3)",
+    "eta3": "η₃  (r_t r_N/(r_t+r_N), approach 3)",
+    "ξ": "ξ  (N* ∝ C^ξ)",
+    "η": "η  (L* ∝ C^(−η))",
+}
 
 
 def _new_figure(ncols: int = 1, nrows: int = 1, size: tuple[float, float] = (6.4, 4.6), **kw: Any):
@@ -47,15 +62,15 @@ def _fmt(v: float | None) -> str:
     return f"{v:g}"
 
 
-def _cell_title(alpha: float | None, beta: float | None, P: float | None, model: str | None) -> str:
+def cell_title(alpha: float | None, beta: float | None, P: float | None, model: str | None) -> str:
+    """``"plrf: α = 1, β = 0.6, P = ∞"``: the model as the spec names it, then the cell."""
+    head = f"{model}: " if model else ""
     parts = []
-    if model:
-        parts.append(model.upper())
     if alpha is not None or beta is not None:
         parts.append(f"α = {_fmt(alpha)}, β = {_fmt(beta)}")
     if P is not None:
         parts.append(f"P = {_fmt(P)}")
-    return "   ".join(parts)
+    return head + ", ".join(parts)
 
 
 def _n_colors(N: np.ndarray):
@@ -81,13 +96,33 @@ def _n_colors(N: np.ndarray):
     return color, norm, cmap
 
 
-def _n_colorbar(fig, ax, norm, cmap) -> None:
+def _n_key(fig, ax, N: np.ndarray, color, norm, cmap, *, legend_ax=None, loc: str = "upper right") -> None:
+    """Which colour is which N: a discrete legend of the grid's N values (a few of them), or a
+    colorbar ticked at the grid's N values (many)."""
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import LinearSegmentedColormap
+    from matplotlib.lines import Line2D
 
+    N = np.asarray(N, dtype=float)
+    if len(N) <= MAX_LEGEND_N:
+        target = legend_ax if legend_ax is not None else (ax[0] if isinstance(ax, list) else ax)
+        from matplotlib.legend import Legend
+
+        handles = [Line2D([], [], color=color(i), lw=2.0) for i in range(len(N))]
+        labels = [f"N = {_fmt(float(n))}" for n in N]
+        # a second legend beside the axes' own one (ax.legend would replace it)
+        target.add_artist(Legend(target, handles, labels, loc=loc, fontsize=8, framealpha=0.85,
+                                 title="N (parameters)", title_fontsize=8))
+        return
     sub = LinearSegmentedColormap.from_list("sub", cmap(np.linspace(0, 0.9, 256)))
     sm = ScalarMappable(norm=norm, cmap=sub)
-    fig.colorbar(sm, ax=ax, label="N (trained parameters)", pad=0.01)
+    cb = fig.colorbar(sm, ax=ax, label="N (trained parameters)", pad=0.01)
+    finite = N[np.isfinite(N)]
+    step = max(1, int(math.ceil(len(finite) / MAX_LEGEND_N)))
+    ticks = finite[::step]
+    cb.set_ticks(ticks)
+    cb.set_ticklabels([_fmt(float(x)) for x in ticks])
+    cb.minorticks_off()
 
 
 def plot_curves(
@@ -160,9 +195,9 @@ def plot_curves(
     if theory is not None:
         handles.append(Line2D([], [], color="black" if sim is not None else "gray", ls="--", label="theory"))
     ax.legend(handles=handles, loc="lower left", fontsize=8, framealpha=0.8)
-    ax.set_title(_cell_title(alpha, beta, P, model), fontsize=10)
+    ax.set_title(cell_title(alpha, beta, P, model), fontsize=10)
     ax.grid(True, which="major", alpha=0.3)
-    _n_colorbar(fig, ax, norm, cmap)
+    _n_key(fig, ax, N, color, norm, cmap)
     return _save(fig, path)
 
 
@@ -196,9 +231,12 @@ def plot_frontier(
     N = np.asarray(N, dtype=float)
     t = np.asarray(t, dtype=float)
     loss = np.asarray(loss, dtype=float)
-    if frontier is None:
-        frontier = ComputeFrontier(random_state=0).fit(N, t, loss, batch_size)
     mean = loss if loss.ndim == 2 else loss.mean(axis=1)
+    if frontier is None:
+        try:
+            frontier = ComputeFrontier(random_state=0).fit(N, t, loss, batch_size)
+        except ValueError as err:  # not measurable here: the curves, and why
+            return _unmeasured_frontier(N, t, mean, batch_size, str(err), title, path)
     fig, axes = _new_figure(ncols=2, size=(11.5, 4.6))
     fig.get_layout_engine().set(wspace=0.08)
     ax, bx = axes[0, 0], axes[0, 1]
@@ -224,7 +262,7 @@ def plot_frontier(
     ax.set_ylabel("test loss L")
     ax.legend(loc="lower left", fontsize=8, framealpha=0.85)
     ax.grid(True, which="major", alpha=0.3)
-    _n_colorbar(fig, ax, norm, cmap)
+    _n_key(fig, ax, N, color, norm, cmap)
 
     bx.plot(f.C_[inw], f.N_star_[inw], "o", color="crimson", ms=4.5, label="N*(C) (fit window)")
     if out.any():
@@ -247,6 +285,27 @@ def plot_frontier(
     if f.edge_hit_:
         note += "; WARNING: N* at grid edge inside window"
     fig.suptitle((title + "\n" if title else "") + note, fontsize=10)
+    return _save(fig, path)
+
+
+def _unmeasured_frontier(N, t, mean, batch_size, why: str, title: str | None, path: str | None) -> "Figure":
+    """The loss-vs-compute curves of a cell whose frontier cannot be measured, saying why."""
+    import textwrap
+
+    fig, axes = _new_figure(size=(7.0, 4.8))
+    ax = axes[0, 0]
+    color, norm, cmap = _n_colors(N)
+    keep = t > 0
+    for i in range(len(N)):
+        ax.plot(N[i] * t[keep] * batch_size, mean[i][keep], color=color(i), lw=1.2)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("compute C = N·t·B")
+    ax.set_ylabel("test loss L")
+    ax.grid(True, which="major", alpha=0.3)
+    _n_key(fig, ax, N, color, norm, cmap)
+    note = "\n".join(textwrap.wrap(f"compute frontier not measurable: {why}", 90))
+    fig.suptitle((title + "\n" if title else "") + note, fontsize=9)
     return _save(fig, path)
 
 
@@ -311,7 +370,7 @@ def plot_surface(
     rx.set_xlabel("t (optimizer steps)")
     rx.set_ylabel("log(L_data / L_fit)")
     rx.grid(True, alpha=0.3)
-    _n_colorbar(fig, [ax, rx], norm, cmap)
+    _n_key(fig, [ax, rx], N, color, norm, cmap, legend_ax=ax)
     return _save(fig, path)
 
 
@@ -344,6 +403,7 @@ def plot_residuals(
     sim : ndarray, shape (n_N, n_seed, n_t)
     """
     from matplotlib.colors import TwoSlopeNorm
+    from matplotlib.ticker import NullLocator
 
     from scalinglab.analysis.residuals import max_standardized_deviation, relative_difference
 
@@ -363,6 +423,10 @@ def plot_residuals(
     ax.set_xscale("log")
     if logN:
         ax.set_yscale("log")
+    # one band per grid N: tick each band at its N (at most MAX_LEGEND_N labels)
+    step = max(1, int(math.ceil(len(N) / MAX_LEGEND_N)))
+    ax.set_yticks(Ny[::step], [_fmt(float(n)) for n in N[::step]])
+    ax.yaxis.set_minor_locator(NullLocator())
     ax.set_xlabel("t (optimizer steps)")
     ax.set_ylabel("N (trained parameters)")
     fig.colorbar(mesh, ax=ax, label="(theory − sim mean) / sim mean")
@@ -401,7 +465,9 @@ def plot_phase_map(
     unproven : sequence of polygons
         Closed regions, each a pair ``(alphas, betas)`` of its vertices, hatched as unproven.
     quantity : str
-        ``"ξ"`` or ``"η"`` (any string; used in the colorbar label).
+        ``"xi"``, ``"eta"`` (approach 1), ``"xi3"``, ``"eta3"`` (approach 3), or ``"ξ"``/``"η"``;
+        any other string is used as the colorbar label as is. The colorbar and the title name
+        the approach.
     """
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch, Polygon
@@ -422,7 +488,9 @@ def plot_phase_map(
 
     fig, axes = _new_figure(size=(7.2, 5.6))
     ax = axes[0, 0]
-    label = {"ξ": "ξ  (N* ∝ C^ξ)", "η": "η  (L* ∝ C^(−η))", "xi": "ξ  (N* ∝ C^ξ)", "eta": "η  (L* ∝ C^(−η))"}.get(quantity, quantity)
+    label = QUANTITY_LABELS.get(quantity, quantity)
+    if title and quantity in ("xi3", "eta3") and "approach 3" not in title:
+        title = f"{title} (approach 3: from the fitted surface)"
     mesh = ax.pcolormesh(_edges(a, False), _edges(b, False), np.ma.masked_invalid(meas.T), cmap="viridis", shading="flat")
     fig.colorbar(mesh, ax=ax, label=f"measured {label}")
     for p in unproven:
@@ -431,8 +499,12 @@ def plot_phase_map(
         v = poly(p)
         ax.plot(v[:, 0], v[:, 1], color="white", lw=3.0, alpha=0.9)
         ax.plot(v[:, 0], v[:, 1], color="black", lw=1.3)
+    (x0, x1), (y0, y1) = _edges(a, False)[[0, -1]], _edges(b, False)[[0, -1]]
     for text, x, y, proven in labels:
-        ax.text(x, y, text if proven else f"{text}?", ha="center", va="center", fontsize=10,
+        # keep every label inside the axes (a label on the edge was cut in half)
+        x = min(max(x, x0 + 0.07 * (x1 - x0)), x1 - 0.07 * (x1 - x0))
+        y = min(max(y, y0 + 0.06 * (y1 - y0)), y1 - 0.06 * (y1 - y0))
+        ax.text(x, y, text if proven else f"{text}?", ha="center", va="center", fontsize=10, clip_on=True,
                 fontweight="bold" if proven else "normal", style="normal" if proven else "italic",
                 bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "black" if proven else "gray",
                       "ls": "-" if proven else "--", "alpha": 0.8})

@@ -22,7 +22,11 @@ from .fit import ScalingSurface, grid_points
 from .frontier import ComputeFrontier, frontier_exponents
 from .residuals import max_relative_difference, max_standardized_deviation
 
-__all__ = ["AnalysisSettings", "analyze_cell", "analyze_data_surface", "FIT_FIELDS", "RESIDUAL_FIELDS", "DATA_FIELDS"]
+__all__ = ["AnalysisSettings", "analyze_cell", "analyze_data_surface", "prerequisites", "FIT_FIELDS", "RESIDUAL_FIELDS",
+           "DATA_FIELDS", "MIN_SURFACE_POINTS"]
+
+#: a surface L0 + a_t t^-r_t + a_N N^-r_N has 5 parameters: it needs at least this many (N, t) points
+MIN_SURFACE_POINTS = 6
 
 #: per-method result fields (NaN when not computable)
 FIT_FIELDS = (
@@ -54,11 +58,39 @@ def _usable(N: np.ndarray, t: np.ndarray, t_min: float) -> tuple[np.ndarray, np.
     return n_ok, t_ok
 
 
+def prerequisites(N: np.ndarray, t: np.ndarray, settings: AnalysisSettings = AnalysisSettings(),
+                  batch: float = 1.0) -> list[str]:
+    """What the grid alone makes unmeasurable, for every cell: each problem as one sentence.
+
+    The compute frontier (approach 1) needs >= 3 finite N and >= 2 checkpoints at
+    ``t >= settings.t_min`` whose compute ranges ``[N t_min B, N t_max B]`` of 3 N curves
+    overlap; the scaling surface needs >= :data:`MIN_SURFACE_POINTS` (N, t) points.
+    """
+    N, t = np.asarray(N, float), np.asarray(t, float)
+    n_ok, t_ok = _usable(N, t, settings.t_min)
+    Nu, tu = N[n_ok], t[t_ok]
+    problems = []
+    if Nu.size < 3:
+        problems.append(f"{Nu.size} finite N value(s) ({', '.join(f'{x:g}' for x in Nu)}); the compute frontier needs >= 3")
+    if tu.size < 2:
+        problems.append(f"{tu.size} checkpoint(s) at t >= {settings.t_min:g}; the compute frontier needs >= 2")
+    elif Nu.size >= 3:
+        c_lo, c_hi = np.sort(Nu * tu[0] * batch)[2], np.sort(Nu * tu[-1] * batch)[-3]
+        if not c_lo < c_hi:
+            problems.append(f"checkpoints t in [{tu[0]:g}, {tu[-1]:g}] too short for 3 N curves to share a compute "
+                            f"value (C = N t B); extend t or add N values")
+    if Nu.size * tu.size < MIN_SURFACE_POINTS:
+        problems.append(f"{Nu.size} N x {tu.size} checkpoints at t >= {settings.t_min:g}; the scaling surface needs "
+                        f">= {MIN_SURFACE_POINTS} points")
+    return problems
+
+
 def _fit_surface(N, t, loss, s: AnalysisSettings, seed_axis: int | None) -> dict[str, float]:
     out = {k: np.nan for k in FIT_FIELDS[:12]}
     X, y = grid_points([N, t], loss, seed_axis=seed_axis)
     good = np.all(np.isfinite(y) & (y > 0), axis=1) if y.ndim == 2 else np.isfinite(y) & (y > 0)
-    if good.sum() < 6:
+    if good.sum() < MIN_SURFACE_POINTS:
+        out["why"] = f"{int(good.sum())} finite positive (N, t) points; the surface needs >= {MIN_SURFACE_POINTS}"
         return out
     model = ScalingSurface(variables=("N", "t"), delta=s.delta, n_bootstrap=s.n_bootstrap_fit, n_starts_bootstrap=1,
                            confidence=s.confidence, random_state=s.random_state).fit(X[good], y[good])
@@ -72,13 +104,16 @@ def _fit_surface(N, t, loss, s: AnalysisSettings, seed_axis: int | None) -> dict
 
 
 def _frontier(N, t, loss, batch: float, s: AnalysisSettings) -> dict[str, float]:
-    out = {k: np.nan for k in ("xi", "xi_lo", "xi_hi", "eta", "eta_lo", "eta_hi", "C_lo", "C_hi", "edge_hit")}
+    out: dict[str, Any] = {k: np.nan for k in ("xi", "xi_lo", "xi_hi", "eta", "eta_lo", "eta_hi", "C_lo", "C_hi",
+                                                "edge_hit")}
     if N.size < 3:
+        out["why"] = f"{N.size} N value(s); the compute frontier needs >= 3"
         return out
     try:
         fr = ComputeFrontier(n_compute=s.n_compute, n_bootstrap=s.n_bootstrap_frontier, confidence=s.confidence,
                              random_state=s.random_state).fit(N, t, loss, batch_size=batch)
-    except ValueError:  # too few N reach a common compute window
+    except ValueError as err:  # too few N reach a common compute window
+        out["why"] = str(err)
         return out
     out.update(xi=fr.xi_, xi_lo=fr.xi_ci_[0], xi_hi=fr.xi_ci_[1], eta=fr.eta_, eta_lo=fr.eta_ci_[0],
                eta_hi=fr.eta_ci_[1], C_lo=fr.window_[0], C_hi=fr.window_[1], edge_hit=float(fr.edge_hit_))
@@ -101,7 +136,9 @@ def analyze_cell(N: np.ndarray, t: np.ndarray, *, theory: np.ndarray | None = No
     Returns
     -------
     dict
-        ``{"theory": {field: value}, "simulation": {...}, "residuals": {...}}`` for what exists.
+        ``{"theory": {field: value}, "simulation": {...}, "residuals": {...}}`` for what exists,
+        and ``"why": {method: {"surface": reason, "frontier": reason}}`` for what could not be
+        measured (its fields are NaN).
     """
     N, t = np.asarray(N, float), np.asarray(t, float)
     n_ok, t_ok = _usable(N, t, settings.t_min)
@@ -111,9 +148,16 @@ def analyze_cell(N: np.ndarray, t: np.ndarray, *, theory: np.ndarray | None = No
             continue
         d = np.asarray(data, float)[n_ok][..., t_ok]
         if not np.isfinite(d).any():
+            out.setdefault("why", {})[method] = {"surface": "no finite values", "frontier": "no finite values"}
             continue
         res = _fit_surface(N[n_ok], t[t_ok], d, settings, seed_axis)
-        res.update(_frontier(N[n_ok], t[t_ok], d, batch, settings))
+        why = {"surface": res.pop("why")} if "why" in res else {}
+        fr = _frontier(N[n_ok], t[t_ok], d, batch, settings)
+        if "why" in fr:
+            why["frontier"] = fr.pop("why")
+        res.update(fr)
+        if why:
+            out.setdefault("why", {})[method] = why  # type: ignore[assignment]
         if np.isfinite(res["r_t"]) and np.isfinite(res["r_N"]) and res["r_t"] > 0 and res["r_N"] > 0:
             res["xi3"], res["eta3"] = frontier_exponents(res["r_t"], res["r_N"])
         else:
