@@ -1,0 +1,247 @@
+"""The store lock holds when drivers race, on S3 (a real moto server) and on local disk.
+
+Racers are separate processes (spawned, as separate drivers would be), released together by
+a barrier for each trial; every trial uses its own store, so a trial's winner keeps its lock
+and late racers see it held. Exactly one racer must win every trial.
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import random
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from storage.lock import LOCK_FILE, CubeLock, LockedError, break_lock, is_stale, read_lock
+
+REPO = Path(__file__).resolve().parents[2]
+RACERS = 4
+
+
+def _racer(stores: list[str], opts: dict | None, barrier, queue) -> None:
+    """One driver: for each trial, wait for the others, then try to take that trial's lock."""
+    wins, recovered = [], []
+    for i, store in enumerate(stores):
+        barrier.wait(timeout=60)
+        try:
+            lock = CubeLock(store, opts).acquire()
+        except LockedError:
+            continue
+        wins.append(i)
+        if lock.recovered:
+            recovered.append(i)
+    queue.put((os.getpid(), wins, recovered))
+
+
+def _race(stores: list[str], opts: dict | None = None) -> tuple[dict[int, list[int]], list[int]]:
+    """Run RACERS processes over the trials; {trial: [winner pids]} and the trials recovered."""
+    ctx = mp.get_context("spawn")
+    barrier, queue = ctx.Barrier(RACERS), ctx.Queue()
+    procs = [ctx.Process(target=_racer, args=(stores, opts, barrier, queue)) for _ in range(RACERS)]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=240) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+    winners: dict[int, list[int]] = {i: [] for i in range(len(stores))}
+    recovered: list[int] = []
+    for pid, wins, rec in results:
+        for i in wins:
+            winners[i].append(pid)
+        recovered += rec
+    return winners, recovered
+
+
+def _dead_pid() -> int:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+_DEAD: list[int] = []
+
+
+def _stale_record(token: str) -> bytes:
+    """The lock of a killed driver of this host."""
+    if not _DEAD:
+        _DEAD.append(_dead_pid())
+    return json.dumps({"host": socket.gethostname(), "pid": _DEAD[0], "token": token,
+                       "started": "earlier"}).encode()
+
+
+@pytest.fixture
+def s3(s3_server):
+    """(s3fs filesystem, storage options, a fresh bucket) on the moto server."""
+    import s3fs
+
+    url, _ = s3_server
+    opts = {"key": "test", "secret": "test", "client_kwargs": {"endpoint_url": url}}
+    fs = s3fs.S3FileSystem(**opts)
+    bucket = f"locks-{uuid.uuid4().hex[:8]}"
+    fs.mkdir(bucket)
+    return fs, opts, bucket
+
+
+def test_s3_conditional_put_is_honoured(s3):
+    """What the lock relies on: s3fs `pipe_file(mode="create")` sends If-None-Match: *, and the
+    server refuses a second create of the same key."""
+    fs, _, bucket = s3
+    fs.pipe_file(f"{bucket}/k", b"1", mode="create")
+    with pytest.raises(FileExistsError):
+        fs.pipe_file(f"{bucket}/k", b"2", mode="create")
+    assert fs.cat_file(f"{bucket}/k") == b"1"
+
+
+def test_s3_racing_drivers_exactly_one_wins(s3):
+    """Fresh stores, and (every other trial) the lock of a killed driver (dead pid, this host)
+    that all racers try to take over at once."""
+    fs, opts, bucket = s3
+    trials = 16
+    stores = [f"s3://{bucket}/race-{i}.zarr" for i in range(trials)]
+    for i in range(0, trials, 2):
+        fs.pipe_file(f"{bucket}/race-{i}.zarr/{LOCK_FILE}", _stale_record(f"dead-{i}"))
+    winners, recovered = _race(stores, opts)
+    counts = [len(w) for w in winners.values()]
+    assert counts == [1] * trials, f"winners per trial: {counts}"
+    for i, pids in winners.items():  # the lock names the winner
+        assert read_lock(stores[i], opts)["pid"] == pids[0]
+    # a stale lock is taken over by one racer (or, once removed, created afresh by one)
+    assert set(recovered) <= set(range(0, trials, 2))
+    assert not [f for f in fs.find(bucket) if ".break-" in f]  # no break file left behind
+
+
+def test_old_check_then_write_could_double_win_on_s3(s3):
+    """Control. The lock this replaces checked for the object, wrote it, then read it back.
+    With 0–200 ms of latency between its check and its write (a slow network, a GC pause), two
+    drivers both see their own lock on read-back. The conditional put under the same jitter
+    never lets two win."""
+    import s3fs
+
+    fs, opts, bucket = s3
+    trials, racers = 8, 3
+    clients = [s3fs.S3FileSystem(**opts, skip_instance_cache=True) for _ in range(racers)]
+
+    def old_protocol(c, key: str, token: str) -> bool:
+        if c.exists(key):
+            return False
+        c.invalidate_cache()
+        time.sleep(random.uniform(0, 0.2))
+        c.pipe_file(key, token.encode())
+        return c.cat_file(key) == token.encode()
+
+    def new_protocol(c, key: str, token: str) -> bool:
+        time.sleep(random.uniform(0, 0.2))
+        try:
+            c.pipe_file(key, token.encode(), mode="create")
+            return True
+        except FileExistsError:
+            return False
+
+    def run(protocol) -> list[int]:
+        counts = []
+        for trial in range(trials):
+            key = f"{bucket}/{protocol.__name__}-{trial}/{LOCK_FILE}"
+            barrier, wins = threading.Barrier(racers), []
+
+            def go(j: int) -> None:
+                barrier.wait()
+                if protocol(clients[j], key, f"driver-{j}"):
+                    wins.append(j)
+
+            threads = [threading.Thread(target=go, args=(j,)) for j in range(racers)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            counts.append(len(wins))
+        return counts
+
+    random.seed(11)
+    old = run(old_protocol)
+    new = run(new_protocol)
+    assert new == [1] * trials, new
+    assert max(old) >= 2, f"the old protocol never double-won in {trials} trials: {old}"
+
+
+def test_local_racing_drivers_exactly_one_wins(tmp_path):
+    trials = 20
+    stores = [str(tmp_path / f"race-{i}.zarr") for i in range(trials)]
+    # half the trials start from a stale lock of a killed driver
+    for i in range(0, trials, 2):
+        Path(stores[i]).mkdir()
+        (Path(stores[i]) / LOCK_FILE).write_bytes(_stale_record(f"dead-{i}"))
+    winners, recovered = _race(stores)
+    counts = [len(w) for w in winners.values()]
+    assert counts == [1] * trials, f"winners per trial: {counts}"
+    # a stale lock is taken over by one racer (or, once it is removed, created afresh by one)
+    assert set(recovered) <= set(range(0, trials, 2))
+    leftovers = [p.name for s in stores for p in Path(s).iterdir() if p.name != LOCK_FILE]
+    assert not leftovers, leftovers
+
+
+def _kill_during_acquire(store: Path, point: str) -> subprocess.CompletedProcess:
+    code = "import sys; from storage.lock import CubeLock; CubeLock(sys.argv[1]).acquire()"
+    env = {**os.environ, "SCALINGLAB_KILL_AT": point}
+    return subprocess.run([sys.executable, "-c", code, str(store)], cwd=REPO, env=env, timeout=120)
+
+
+@pytest.mark.parametrize("point", ["lock:after-tmp", "lock:after-create"])
+def test_local_lock_survives_a_kill_while_being_taken(tmp_path, point):
+    """SIGKILL between writing the record and linking it into place leaves no lock (only a
+    temporary file, cleaned up); after it, a whole lock of a dead pid, taken over. Never an
+    empty lock that nobody can recognise as stale."""
+    store = tmp_path / "cube.zarr"
+    assert _kill_during_acquire(store, point).returncode == -9
+    held = read_lock(str(store))
+    if point == "lock:after-tmp":
+        assert held is None and [p.name for p in store.iterdir() if p.name.endswith(".tmp")]
+    else:
+        assert held is not None and is_stale(held) and held["host"] == socket.gethostname()
+    lock = CubeLock(str(store)).acquire()
+    assert (lock.recovered is not None) == (point == "lock:after-create")
+    assert sorted(p.name for p in store.iterdir()) == [LOCK_FILE]
+    lock.release()
+    assert read_lock(str(store)) is None
+
+
+def test_a_kill_during_takeover_leaves_a_lock_the_next_driver_takes(tmp_path):
+    """Killed after taking the break file of a stale lock: the stale lock and a stale break
+    file remain; the next driver takes both over."""
+    store = tmp_path / "cube.zarr"
+    store.mkdir()
+    (store / LOCK_FILE).write_bytes(_stale_record("dead"))
+    assert _kill_during_acquire(store, "lock:during-takeover").returncode == -9
+    assert (store / f"{LOCK_FILE}.break-dead").exists() and read_lock(str(store))["token"] == "dead"
+    lock = CubeLock(str(store)).acquire()
+    assert lock.recovered["token"] == "dead"
+    assert sorted(p.name for p in store.iterdir()) == [LOCK_FILE]
+    lock.release()
+
+
+def test_a_reused_pid_is_not_the_holder(tmp_path):
+    """A lock whose pid now belongs to another process (pid reuse after a kill) is stale."""
+    store = tmp_path / "cube.zarr"
+    lock = CubeLock(str(store)).acquire()
+    held = read_lock(str(store))
+    assert not is_stale(held)
+    assert is_stale({**held, "proc": "another-boot:0"})
+    lock.release()
+
+
+def test_break_lock_removes_only_the_lock_it_was_shown(tmp_path):
+    store = str(tmp_path / "cube.zarr")
+    first = CubeLock(store).acquire()
+    shown = read_lock(store)
+    first.release()
+    second = CubeLock(store).acquire()  # a new sweep took the store since
+    assert break_lock(store, token=shown["token"]) is None
+    assert read_lock(store)["token"] == second.token
+    second.release()
