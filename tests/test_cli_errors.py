@@ -27,6 +27,23 @@ CASES = {
     "unknown method": dict(methods=("theory", "bootstrap"), expect="methods"),
     "finite P for one-pass PLRF": dict(grid=GOOD_GRID.replace('P = ["inf"]', "P = [100]"), expect="P"),
     "bad string on axis": dict(grid=GOOD_GRID.replace("alpha = [1.0]", 'alpha = ["big"]'), expect="alpha"),
+    # writing a spec without guessing (issue 14): the typo named with the nearest valid key
+    "typo alpah": dict(grid=GOOD_GRID.replace("alpha = [1.0]", "alpah = [1.0]"), expect=("alpah", "did you mean 'alpha'")),
+    "typo modle": dict(extra='modle = "plrf"', expect=("modle", "did you mean 'model'")),
+    "typo param": dict(params="lr_scael = 0.5", expect=("lr_scael", "did you mean 'lr_scale'", "scalinglab params")),
+    "range n for num": dict(grid=GOOD_GRID.replace("N = [16, 32]", "N = {geomspace = [64, 512], n = 4}"),
+                            expect=("'n' is not a range key", "did you mean 'num'")),
+    "range without num": dict(grid=GOOD_GRID.replace("N = [16, 32]", "N = {geomspace = [64, 512]}"), expect=("N", "num")),
+    "scalar axis": dict(grid=GOOD_GRID.replace("alpha = [1.0]", "alpha = 1.0"), expect=("alpha", "[x]")),
+    "unknown bap param": dict(model="bap", params="lr = 0.4\nfoo = 1", grid=GOOD_GRID.replace('P = ["inf"]', "P = [100]"),
+                              expect=("foo=1", "known: M, lr"), absent=("spec={", "extra inputs")),
+    "non-integer N": dict(grid=GOOD_GRID.replace("N = [16, 32]", "N = [16.5, 32]"), expect=("N=16.5", "integers")),
+    "non-integer t in a list": dict(grid=GOOD_GRID.replace("t = {geomspace = [1, 1000], num = 10}", "t = [1, 2.5, 10]"),
+                                    expect=("t=2.5", "integers")),
+    "duplicate alpha": dict(grid=GOOD_GRID.replace("alpha = [1.0]", "alpha = [0.8, 0.8]"), expect=("alpha", "0.8 appears twice")),
+    "duplicate N": dict(grid=GOOD_GRID.replace("N = [16, 32]", "N = [16, 16, 32]"), expect=("N", "16 appears twice")),
+    "string batch": dict(params='batch = "1"', expect=("batch='1'", "integer")),
+    "bool on axis": dict(grid=GOOD_GRID.replace("alpha = [1.0]", "alpha = [true]"), expect=("alpha", "True")),
 }
 
 
@@ -49,7 +66,9 @@ def test_bad_spec_exits_2_with_one_line_and_writes_nothing(tmp_path, name, comma
     lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1, result.stderr
     assert "Traceback" not in result.stderr + result.stdout
-    assert case["expect"] in lines[0] and "expected" in lines[0], lines[0]
+    expects = case["expect"] if isinstance(case["expect"], tuple) else (case["expect"],)
+    assert all(e in lines[0] for e in expects) and "expected" in lines[0], lines[0]
+    assert not any(a in lines[0] for a in case.get("absent", ())), lines[0]
     assert not store.exists()
 
 
