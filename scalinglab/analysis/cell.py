@@ -18,9 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from .fit import ScalingSurface, grid_points
-from .frontier import ComputeFrontier, frontier_exponents
-from .residuals import max_relative_difference, max_standardized_deviation
+# fit/frontier/residuals pull scipy: imported inside the functions that fit, so that the grid's
+# prerequisites and the settings cost nothing to import (`scalinglab plan`)
 
 __all__ = ["AnalysisSettings", "analyze_cell", "analyze_data_surface", "prerequisites", "FIT_FIELDS", "RESIDUAL_FIELDS",
            "DATA_FIELDS", "MIN_SURFACE_POINTS"]
@@ -86,6 +85,8 @@ def prerequisites(N: np.ndarray, t: np.ndarray, settings: AnalysisSettings = Ana
 
 
 def _fit_surface(N, t, loss, s: AnalysisSettings, seed_axis: int | None) -> dict[str, float]:
+    from .fit import ScalingSurface, grid_points
+
     out = {k: np.nan for k in FIT_FIELDS[:12]}
     X, y = grid_points([N, t], loss, seed_axis=seed_axis)
     good = np.all(np.isfinite(y) & (y > 0), axis=1) if y.ndim == 2 else np.isfinite(y) & (y > 0)
@@ -104,6 +105,8 @@ def _fit_surface(N, t, loss, s: AnalysisSettings, seed_axis: int | None) -> dict
 
 
 def _frontier(N, t, loss, batch: float, s: AnalysisSettings) -> dict[str, float]:
+    from .frontier import ComputeFrontier
+
     out: dict[str, Any] = {k: np.nan for k in ("xi", "xi_lo", "xi_hi", "eta", "eta_lo", "eta_hi", "C_lo", "C_hi",
                                                 "edge_hit")}
     if N.size < 3:
@@ -140,6 +143,9 @@ def analyze_cell(N: np.ndarray, t: np.ndarray, *, theory: np.ndarray | None = No
         and ``"why": {method: {"surface": reason, "frontier": reason}}`` for what could not be
         measured (its fields are NaN).
     """
+    from .frontier import frontier_exponents
+    from .residuals import max_relative_difference, max_standardized_deviation
+
     N, t = np.asarray(N, float), np.asarray(t, float)
     n_ok, t_ok = _usable(N, t, settings.t_min)
     out: dict[str, dict[str, float]] = {}
@@ -187,6 +193,8 @@ def analyze_data_surface(N: np.ndarray, P: np.ndarray, t: np.ndarray, loss: np.n
     t : ndarray, shape (n_t,)
     loss : ndarray, shape (n_N, n_P, n_t), or (n_N, n_P, n_seed, n_t) with ``seed_axis=2``
     """
+    from .fit import ScalingSurface, grid_points
+
     N, P, t = np.asarray(N, float), np.asarray(P, float), np.asarray(t, float)
     n_ok, t_ok = _usable(N, t, settings.t_min)
     out = {k: np.nan for k in DATA_FIELDS}
