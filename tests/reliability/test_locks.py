@@ -245,3 +245,69 @@ def test_break_lock_removes_only_the_lock_it_was_shown(tmp_path):
     assert break_lock(store, token=shown["token"]) is None
     assert read_lock(store)["token"] == second.token
     second.release()
+
+
+# -- `scalinglab unlock` through the real CLI ---------------------------------------------------
+
+def test_unlock_refuses_a_live_sweep_which_then_finishes(tmp_path, api_url):
+    """While a real sweep holds the lock (block 0 sleeps 30 s), `unlock` is refused in one line
+    that names the pid and how to stop it, with or without --force; the sweep then finishes."""
+    import signal
+
+    import storage
+    from scalinglab.spec import load_spec
+    from tests.conftest import write_spec
+    from tests.flows.helpers import cli_env, run_cli, start_cli, wait_for
+
+    store = tmp_path / "cube.zarr"
+    spec = write_spec(tmp_path / "spec.toml", store=store, seeds=1,
+                      grid='alpha = [1.0]\nbeta = [0.4]\nN = [16]\nP = ["inf"]\nt = [1, 10, 100]')
+    log = tmp_path / "run.log"
+    proc = start_cli("run", str(spec), "--no-progress", env=cli_env(api_url, SCALINGLAB_INJECT_FAULT="0:sleep"), log=log)
+    try:
+        def sweep_holds_lock() -> bool:  # the sweep's own lock (not the brief one taken to create the cube)
+            held = read_lock(str(store)) or {}
+            return held.get("pid") == proc.pid and "reaper_token" in held
+
+        assert wait_for(sweep_holds_lock, timeout=120), log.read_text()
+        for extra in ([], ["--force"]):
+            res = run_cli("unlock", str(store), *extra, env=cli_env(api_url))
+            lines = res.stderr.strip().splitlines()
+            assert res.returncode == 2 and len(lines) == 1, res.stdout + res.stderr
+            assert f"pid {proc.pid}" in lines[0] and f"`kill {proc.pid}`" in lines[0]
+            assert sweep_holds_lock()
+        assert proc.wait(timeout=240) == 0, log.read_text()
+        counts = storage.status_counts(load_spec(spec), str(store))
+        assert counts["units_done"] == counts["units_total"] and read_lock(str(store)) is None
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # the sweep's whole process group, whatever is left of it
+        except ProcessLookupError:
+            pass
+        proc.wait()
+
+
+def test_unlock_of_other_hosts_dead_drivers_and_missing_stores(tmp_path):
+    from tests.flows.helpers import run_cli
+
+    # a store that does not exist: an error, not "no lock held"
+    res = run_cli("unlock", str(tmp_path / "nowhere.zarr"))
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1 and "does not exist" in res.stderr
+    # a holder on another host: this host cannot tell whether it runs, so --force is required
+    store = tmp_path / "cube.zarr"
+    store.mkdir()
+    (store / LOCK_FILE).write_text(json.dumps({"host": "elsewhere.example", "pid": 4242, "token": "t1",
+                                               "started": "earlier"}))
+    res = run_cli("unlock", str(store))
+    line = res.stderr.strip()
+    assert res.returncode == 2 and len(line.splitlines()) == 1, res.stderr
+    assert "elsewhere.example" in line and "--force" in line and "second sweep" in line
+    assert read_lock(str(store))["token"] == "t1"
+    res = run_cli("unlock", str(store), "--force")
+    assert res.returncode == 0 and "removed the lock of pid 4242 on elsewhere.example" in res.stdout, res.stderr
+    assert read_lock(str(store)) is None
+    # a dead driver of this host: removed without --force (a run would also take it over)
+    (store / LOCK_FILE).write_bytes(_stale_record("t2"))
+    res = run_cli("unlock", str(store))
+    assert res.returncode == 0 and "removed the stale lock" in res.stdout, res.stderr
+    assert sorted(p.name for p in store.iterdir()) == []
