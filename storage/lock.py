@@ -113,6 +113,17 @@ def is_stale(info: dict[str, Any]) -> bool:
     return holder_alive(info) is False
 
 
+def _s3_error(err: BaseException) -> tuple[str | None, int | None]:
+    """(error code, HTTP status) of the S3 response behind an s3fs error, if there was one."""
+    while err is not None:
+        response = getattr(err, "response", None)
+        if isinstance(response, dict):
+            return (response.get("Error", {}).get("Code"),
+                    response.get("ResponseMetadata", {}).get("HTTPStatusCode"))
+        err = err.__cause__ or err.__context__
+    return None, None
+
+
 def _note(key: str, message: str) -> None:
     if key not in _NOTED:
         _NOTED.add(key)
@@ -169,7 +180,7 @@ class _Files:
             except FileExistsError:
                 return False
             except NotImplementedError:
-                self._not_atomic("the filesystem has no exclusive create")
+                self._not_atomic("the store does not support conditional writes (If-None-Match)")
             else:
                 if not self._probed:
                     self._probe(target, data)
@@ -184,25 +195,25 @@ class _Files:
             except FileExistsError:
                 raise
             except OSError as err:
-                text = str(err)
-                if "pre-condition" in text or "PreconditionFailed" in text:  # 412 without its Condition
+                code, status = _s3_error(err)
+                if code == "PreconditionFailed" or status == 412:  # refused, without naming the condition
                     raise FileExistsError(target) from err
-                if "ConditionalRequestConflict" in text or "409" in text:  # S3: a racing conditional write
+                if code == "NotImplemented" or status == 501:  # an S3 look-alike without conditional writes
+                    raise NotImplementedError(str(err)) from err
+                if code == "ConditionalRequestConflict" or status == 409:  # S3: a racing conditional write
                     time.sleep(0.05 * 2 ** attempt)
                     continue
                 raise
-        raise FileExistsError(target)
+        raise FileExistsError(target)  # conflicts all along: another create is winning
 
     def _probe(self, target: str, data: bytes) -> None:
         """Does the store honour ``If-None-Match: *``? Put the same bytes again: it must refuse."""
         self._probed = True
         try:
-            self.fs.pipe_file(target, data, mode="create")
+            self._put_if_absent(target, data)
         except FileExistsError:
             return  # honoured: the create above was atomic
         except OSError as err:
-            if "pre-condition" in str(err) or "PreconditionFailed" in str(err):
-                return
             self._not_atomic(f"conditional put failed ({type(err).__name__}: {str(err)[:80]})")
             return
         self._not_atomic("the store ignores If-None-Match")

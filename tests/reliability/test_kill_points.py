@@ -30,7 +30,10 @@ CHAIN = [
 
 
 def _lock_siblings(store) -> list[str]:
-    return sorted(p.name for p in store.iterdir() if p.name.startswith(LOCK_FILE) and p.name != LOCK_FILE)
+    """Break files and temporary files beside the lock file."""
+    f = store / LOCK_FILE
+    base = f.name
+    return sorted(p.name for p in f.parent.iterdir() if p.name.startswith(base) and p.name != base)
 
 
 def test_kill_at_each_creation_and_lock_point_then_run_finishes_bit_identical(tmp_path, api_url):
@@ -44,7 +47,7 @@ def test_kill_at_each_creation_and_lock_point_then_run_finishes_bit_identical(tm
         if point != "lock:after-tmp":  # there the kill came before its own lock existed
             assert held is not None and is_stale(held), (point, held)
         if point == "lock:during-takeover":
-            assert _lock_siblings(store) == [f"{LOCK_FILE}.break-{held['token']}"]
+            assert _lock_siblings(store) == [f"{(store / LOCK_FILE).name}.break-{held['token']}"]
         if point == "lock:after-tmp":
             assert any(n.endswith(".tmp") for n in _lock_siblings(store))
         if point == "create:after-array-2":

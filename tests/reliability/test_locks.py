@@ -67,6 +67,22 @@ def _dead_pid() -> int:
 
 
 _DEAD: list[int] = []
+_BASE = LOCK_FILE.rsplit("/", 1)[-1]
+
+
+def _write_lock(store, data: bytes) -> None:
+    """Put a lock record in a local store, wherever the lock file lives in it."""
+    f = Path(store) / LOCK_FILE
+    f.parent.mkdir(parents=True, exist_ok=True)
+    f.write_bytes(data)
+
+
+def _beside(store) -> list[str]:
+    """What lies beside the lock file (break files, temporary files), the lock itself excluded."""
+    f = Path(store) / LOCK_FILE
+    if not f.parent.exists():
+        return []
+    return sorted(p.name for p in f.parent.iterdir() if p.name.startswith(_BASE) and p.name != _BASE)
 
 
 def _stale_record(token: str) -> bytes:
@@ -176,14 +192,13 @@ def test_local_racing_drivers_exactly_one_wins(tmp_path):
     stores = [str(tmp_path / f"race-{i}.zarr") for i in range(trials)]
     # half the trials start from a stale lock of a killed driver
     for i in range(0, trials, 2):
-        Path(stores[i]).mkdir()
-        (Path(stores[i]) / LOCK_FILE).write_bytes(_stale_record(f"dead-{i}"))
+        _write_lock(stores[i], _stale_record(f"dead-{i}"))
     winners, recovered = _race(stores)
     counts = [len(w) for w in winners.values()]
     assert counts == [1] * trials, f"winners per trial: {counts}"
     # a stale lock is taken over by one racer (or, once it is removed, created afresh by one)
     assert set(recovered) <= set(range(0, trials, 2))
-    leftovers = [p.name for s in stores for p in Path(s).iterdir() if p.name != LOCK_FILE]
+    leftovers = [name for s in stores for name in _beside(s)]
     assert not leftovers, leftovers
 
 
@@ -202,12 +217,12 @@ def test_local_lock_survives_a_kill_while_being_taken(tmp_path, point):
     assert _kill_during_acquire(store, point).returncode == -9
     held = read_lock(str(store))
     if point == "lock:after-tmp":
-        assert held is None and [p.name for p in store.iterdir() if p.name.endswith(".tmp")]
+        assert held is None and [n for n in _beside(store) if n.endswith(".tmp")]
     else:
         assert held is not None and is_stale(held) and held["host"] == socket.gethostname()
     lock = CubeLock(str(store)).acquire()
     assert (lock.recovered is not None) == (point == "lock:after-create")
-    assert sorted(p.name for p in store.iterdir()) == [LOCK_FILE]
+    assert _beside(store) == []
     lock.release()
     assert read_lock(str(store)) is None
 
@@ -216,13 +231,12 @@ def test_a_kill_during_takeover_leaves_a_lock_the_next_driver_takes(tmp_path):
     """Killed after taking the break file of a stale lock: the stale lock and a stale break
     file remain; the next driver takes both over."""
     store = tmp_path / "cube.zarr"
-    store.mkdir()
-    (store / LOCK_FILE).write_bytes(_stale_record("dead"))
+    _write_lock(store, _stale_record("dead"))
     assert _kill_during_acquire(store, "lock:during-takeover").returncode == -9
-    assert (store / f"{LOCK_FILE}.break-dead").exists() and read_lock(str(store))["token"] == "dead"
+    assert _beside(store) == [f"{_BASE}.break-dead"] and read_lock(str(store))["token"] == "dead"
     lock = CubeLock(str(store)).acquire()
     assert lock.recovered["token"] == "dead"
-    assert sorted(p.name for p in store.iterdir()) == [LOCK_FILE]
+    assert _beside(store) == []
     lock.release()
 
 
@@ -295,9 +309,8 @@ def test_unlock_of_other_hosts_dead_drivers_and_missing_stores(tmp_path):
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1 and "does not exist" in res.stderr
     # a holder on another host: this host cannot tell whether it runs, so --force is required
     store = tmp_path / "cube.zarr"
-    store.mkdir()
-    (store / LOCK_FILE).write_text(json.dumps({"host": "elsewhere.example", "pid": 4242, "token": "t1",
-                                               "started": "earlier"}))
+    _write_lock(store, json.dumps({"host": "elsewhere.example", "pid": 4242, "token": "t1",
+                                   "started": "earlier"}).encode())
     res = run_cli("unlock", str(store))
     line = res.stderr.strip()
     assert res.returncode == 2 and len(line.splitlines()) == 1, res.stderr
@@ -307,7 +320,7 @@ def test_unlock_of_other_hosts_dead_drivers_and_missing_stores(tmp_path):
     assert res.returncode == 0 and "removed the lock of pid 4242 on elsewhere.example" in res.stdout, res.stderr
     assert read_lock(str(store)) is None
     # a dead driver of this host: removed without --force (a run would also take it over)
-    (store / LOCK_FILE).write_bytes(_stale_record("t2"))
+    _write_lock(store, _stale_record("t2"))
     res = run_cli("unlock", str(store))
     assert res.returncode == 0 and "removed the stale lock" in res.stdout, res.stderr
-    assert sorted(p.name for p in store.iterdir()) == []
+    assert read_lock(str(store)) is None and _beside(store) == []
