@@ -67,3 +67,39 @@ def test_kill_at_each_creation_and_lock_point_then_run_finishes_bit_identical(tm
     reference_cube(spec, tmp_path / "ref.zarr")
     assert_cubes_identical(store, tmp_path / "ref.zarr")
     assert read_lock(str(store)) is None and not _lock_siblings(store)
+
+
+def test_half_made_cube_on_s3_is_made_again(tmp_path, s3_server):
+    """The same recovery on an object store: a creation killed midway leaves a half-made cube
+    that `create_cube(..., replace_half_made=True)` replaces, keeping the lock beside it."""
+    import subprocess
+    import sys
+
+    import s3fs
+
+    import storage
+    from scalinglab.spec import parse_spec
+    from storage.cube import create_cube
+    from tests.flows.helpers import REPO
+
+    url, aws = s3_server
+    opts = {"key": "test", "secret": "test", "client_kwargs": {"endpoint_url": url}}
+    fs = s3fs.S3FileSystem(**opts)
+    fs.mkdir("halfmade")
+    store = "s3://halfmade/cube.zarr"
+    data = {"model": "plrf", "methods": ["theory", "simulation"], "seeds": 1,
+            "grid": {"alpha": [1.0], "beta": [0.4], "N": [16], "P": ["inf"], "t": [1, 10, 100]},
+            "params": {}, "store": {"path": store, "storage_options": opts}}
+    code = ("import json, sys\nfrom scalinglab.spec import parse_spec\nfrom storage.cube import create_cube\n"
+            "create_cube(parse_spec(json.loads(sys.argv[1])))\n")
+    res = subprocess.run([sys.executable, "-c", code, json.dumps(data)], cwd=REPO, timeout=120,
+                         env={**cli_env(), **aws, "SCALINGLAB_KILL_AT": "create:after-array-2"})
+    assert res.returncode == -9
+    assert cube_state(store, opts) == "half-made" and not storage.cube_exists(store, opts)
+    with storage.CubeLock(store, opts):
+        create_cube(parse_spec(data), replace_half_made=True)
+        assert fs.exists(f"halfmade/cube.zarr/{LOCK_FILE}")
+    assert cube_state(store, opts) == "complete"
+    assert storage.read_spec(store, opts).hash == parse_spec(data).hash
+    ds = storage.open_cube(store, opts)
+    assert int(ds.status.sum()) == 0 and ds.theory_loss.isnull().all()
