@@ -159,6 +159,16 @@ class _Files:
             return {"host": "?", "pid": -1, "started": "?", "unreadable": True,
                     "token": "unreadable-" + hashlib.sha1(raw).hexdigest()[:12]}
 
+    def torn(self, target: str, held: dict[str, Any]) -> bool:
+        """An unreadable lock on local disk, older than a minute: only a writer killed mid-write
+        leaves one (the O_EXCL fallback without hard links, or code before the linked lock)."""
+        if not (self.local and held.get("unreadable")):
+            return False
+        try:
+            return time.time() - os.stat(target).st_mtime > 60
+        except FileNotFoundError:
+            return False
+
     def remove(self, target: str) -> None:
         try:
             if self.local:
@@ -375,7 +385,7 @@ class CubeLock:
             held = files.read(target) or {}
             if not held:
                 continue
-            if not (self.force or is_stale(held)):
+            if not (self.force or is_stale(held) or files.torn(target, held)):
                 break
             if files.replace(target, held, self.info, {**_who(), "breaking": held.get("token")}):
                 self.recovered = held
@@ -383,6 +393,10 @@ class CubeLock:
                 return self
             held = files.read(target) or held
             break
+        if held.get("unreadable"):
+            raise LockedError("store", "lock", "an unreadable lock file", "a whole lock record or none",
+                              "A lock torn by a killed writer is taken over once a minute old; "
+                              "`scalinglab unlock --force STORE` removes it now")
         raise LockedError(
             "store", "lock", f"held by pid {held.get('pid')} on {held.get('host')} since {held.get('started')}",
             "no other sweep writing this store",

@@ -238,6 +238,19 @@ def test_a_kill_during_takeover_leaves_a_lock_the_next_driver_takes(tmp_path):
     lock.release()
 
 
+def test_an_old_torn_lock_on_local_disk_is_taken_over(tmp_path):
+    """An empty lock file (what the old O_EXCL-then-write lock left when killed in between) is
+    not whole, so its holder cannot be checked; older than a minute it is taken over."""
+    store = tmp_path / "cube.zarr"
+    _write_lock(store, b"")
+    with pytest.raises(LockedError):  # fresh: perhaps being written right now
+        CubeLock(str(store)).acquire()
+    os.utime(store / LOCK_FILE, (time.time() - 120, time.time() - 120))
+    lock = CubeLock(str(store)).acquire()
+    assert lock.recovered["unreadable"] and read_lock(str(store))["token"] == lock.token
+    lock.release()
+
+
 def test_a_reused_pid_is_not_the_holder(tmp_path):
     """A lock whose pid now belongs to another process (pid reuse after a kill) is stale."""
     store = tmp_path / "cube.zarr"
