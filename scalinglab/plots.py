@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from scalinglab.analysis.fit import ScalingSurface
     from scalinglab.analysis.frontier import ComputeFrontier
 
-__all__ = ["plot_curves", "plot_frontier", "plot_surface", "plot_residuals", "plot_phase_map", "cell_title",
+__all__ = ["plot_curves", "plot_frontier", "plot_surface", "plot_residuals", "plot_phase_map", "cell_title", "default_cell",
            "QUANTITY_LABELS"]
 
 #: colour-coded N values up to this many get a discrete legend; more get a colorbar ticked at grid values
@@ -60,6 +60,12 @@ def _fmt(v: float | None) -> str:
     if isinstance(v, (int, float, np.floating)) and math.isinf(v):
         return "∞"
     return f"{v:g}"
+
+
+def default_cell(n_alpha: int, n_beta: int, n_P: int = 1) -> tuple[int, int, int]:
+    """The (ia, ib, iP) cell drawn when none is chosen: the middle of the (alpha, beta) grid,
+    first P (``scalinglab plot`` and ``scalinglab analyze`` draw the same one)."""
+    return n_alpha // 2, n_beta // 2, 0
 
 
 def cell_title(alpha: float | None, beta: float | None, P: float | None, model: str | None) -> str:

@@ -62,3 +62,14 @@ def test_plan_prints_every_axis_and_warns_about_analysis(tmp_path):
     res = CliRunner().invoke(app, ["plan", str(spec)])
     assert "t (3 values)" in res.stdout and "1, 10, 100" in res.stdout and "16, 32" in res.stdout
     assert not (tmp_path / "cube.zarr").exists()
+
+
+def test_plot_and_analyze_draw_the_same_default_cell():
+    from types import SimpleNamespace
+
+    from flows.analyze import _representative
+    from scalinglab.plots import default_cell
+
+    for sizes in ((1, 1, 1), (2, 2, 1), (3, 4, 2), (5, 2, 3)):
+        ds = SimpleNamespace(sizes=dict(zip(("alpha", "beta", "P"), sizes)))
+        assert default_cell(*sizes) == tuple(_representative(ds))
