@@ -73,3 +73,38 @@ def test_plot_and_analyze_draw_the_same_default_cell():
     for sizes in ((1, 1, 1), (2, 2, 1), (3, 4, 2), (5, 2, 3)):
         ds = SimpleNamespace(sizes=dict(zip(("alpha", "beta", "P"), sizes)))
         assert default_cell(*sizes) == tuple(_representative(ds))
+
+
+HEAVY = ("xarray", "pandas", "scipy", "prefect", "ray", "matplotlib")
+
+
+def _heavy_imports(argv: list[str]) -> set[str]:
+    """The heavy libraries a command imports (run in a fresh interpreter)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom flows.cli import app\ntry:\n    app(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+            f"print('HEAVY:', *[m for m in {HEAVY!r} if m in sys.modules])")
+    res = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120)
+    (line,) = [ln for ln in res.stdout.splitlines() if ln.startswith("HEAVY:")]
+    return set(line.split()[1:])
+
+
+def test_cold_start_imports_stay_light(main_cube, tmp_path):
+    """--help and query import none of xarray, pandas, scipy, Prefect, Ray, matplotlib; plan and
+    status none but what the model itself needs (cold start under a second, issue 14)."""
+    assert _heavy_imports(["--help"]) == set()
+    assert _heavy_imports(["query", str(main_cube), "--var", "theory_loss", "--sel", "t=10", "--format", "csv"]) == set()
+    spec = write_spec(tmp_path / "spec.toml", store=tmp_path / "cube.zarr")
+    assert _heavy_imports(["plan", str(spec)]) <= {"scipy"}
+    assert _heavy_imports(["status", str(main_cube)]) <= {"scipy"}
+
+
+def test_ray_token_notices_are_quiet():
+    import logging
+
+    from flows.server import quiet_defaults
+
+    quiet_defaults()
+    log = logging.getLogger("ray._private.authentication.authentication_token_setup")
+    assert log.getEffectiveLevel() >= logging.ERROR

@@ -131,11 +131,13 @@ def test_repeated_sel_selects_every_value(main_cube):
     assert [(r["alpha"], r["beta"]) for r in json.loads(result.stdout)] == [(0.8, 0.6), (1.0, 0.6)]
 
 
-def test_real_command_line():
-    """Through the installed entry point: usage errors and --version, one line each."""
+def test_real_command_line(main_cube):
+    """Through the real command line (a fresh interpreter): usage errors, a bad selection and
+    --version, one line each."""
     exe = [sys.executable, "-m", "flows.cli"]
     for argv, code, word in ((["run", "x.toml", "--num-cpus", "0"], 2, "--num-cpus"),
                              (["plan", "x.toml", "--nope"], 2, "No such option"),
+                             (["query", str(main_cube), "--sel", "seed=0", "--var", "theory_loss"], 2, "seed=0"),
                              (["--version"], 0, "scalinglab 0.1.0")):
         res = subprocess.run([*exe, *argv], cwd=REPO, capture_output=True, text=True, timeout=120)
         assert res.returncode == code and "Traceback" not in res.stderr, res.stderr
