@@ -78,3 +78,10 @@ def test_block_reset_by_verify_is_reported_pending(tmp_path):
     rows = json.loads(res.stdout)
     assert all((r["theory_loss"] is None) == (r["beta"] == 0.6) for r in rows)
     assert int((storage.open_cube(str(store)).status.values == storage.DONE).sum()) == 2
+    # the analysis commands never decode it either: not done, said in one line
+    for argv in (["fit", store, "--sel", "beta=0.6"], ["frontier", store, "--sel", "beta=0.6"],
+                 ["plot", store, "--kind", "curves", "--out", tmp_path / "c.png", "--sel", "beta=0.6"]):
+        res = _run(*argv)
+        assert res.exit_code == 1 and "Traceback" not in res.stdout + res.stderr, (argv, res.stderr)
+        assert "not done" in res.stderr and len([ln for ln in res.stderr.splitlines() if ln.startswith("error:")]) == 1
+    assert not (tmp_path / "c.png").exists()
