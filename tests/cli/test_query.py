@@ -42,6 +42,7 @@ def test_json_and_csv_keep_full_precision_and_one_P_convention(main_cube):
     rows = json.loads(res.stdout)
     assert list(rows[0]) == ["alpha", "beta", "N", "P", "seed", "t", "sim_loss"]
     assert len(rows) == 3 * 2 and all(r["P"] == "inf" and isinstance(r["N"], int) and isinstance(r["t"], int) for r in rows)
+    assert all(isinstance(r["alpha"], float) and r["alpha"] == 1.0 for r in rows)
     same = _run("query", main_cube, "--var", "sim_loss", "--sel", "alpha=1.0", "--sel", "beta=0.3", "--sel", "t=10",
                 "--format", "json")
     assert json.loads(same.stdout) == rows
