@@ -24,7 +24,8 @@ CELL_SECONDS = 0.5  # measured: ~0.3-0.4 s per cell with both methods (quickstar
 
 
 def batch_of(spec) -> float:
-    return float(getattr(spec.params, "batch", 1))
+    """B in the compute C = N t B, from the model (``Model.samples_per_step``)."""
+    return float(spec.model_module().samples_per_step(spec.params))
 
 
 @flow(name="analyze", validate_parameters=False)
@@ -102,7 +103,8 @@ def _representative(ds) -> tuple[int, int, int]:
 
 
 def render_figures(store: str, out_dir: str | Path, cell: tuple[int, int, int] | None = None) -> list[str]:
-    """Curves, frontier and residuals of one cell, and the phase map (PLRF, >= 2 alpha and beta)."""
+    """Curves, frontier and residuals of one cell, and the phase maps (models with a phase diagram, >= 2 alpha
+    and beta)."""
     from scalinglab import plots
 
     out = Path(out_dir)
@@ -129,7 +131,7 @@ def render_figures(store: str, out_dir: str | Path, cell: tuple[int, int, int] |
         plots.plot_residuals(t, c["N"], th, sm, title=f"{spec.model}: theory vs simulation, α={a:g}, β={b:g}",
                              path=str(p))
         paths.append(str(p))
-    if spec.model == "plrf" and ds.sizes["alpha"] >= 2 and ds.sizes["beta"] >= 2 and storage.analysis_exists(store):
+    if spec.model_module().phase_diagram is not None and ds.sizes["alpha"] >= 2 and ds.sizes["beta"] >= 2 and storage.analysis_exists(store):
         for q in ("xi", "eta"):
             p = out / f"phase_map_{q}.png"
             phase_map(store, str(p), quantity=q)
@@ -138,12 +140,12 @@ def render_figures(store: str, out_dir: str | Path, cell: tuple[int, int, int] |
 
 
 def phase_map(store: str, path: str, *, quantity: str = "xi", method: str | None = None, P_index: int = 0) -> str:
-    """Measured xi (or eta) over the (alpha, beta) plane with the 4+3 phase diagram overlaid."""
+    """Measured xi (or eta) over the (alpha, beta) plane with the model's phase diagram overlaid (if it has one)."""
     from scalinglab import plots
-    from scalinglab.analysis import phases
 
     from storage.analysis import PREFIX
 
+    phases = storage.read_spec(store).model_module().phase_diagram
     an = storage.open_analysis(store)
     method = method or ("theory" if f"theory_{quantity}" in an else "simulation")
     name = f"{PREFIX[method]}_{quantity}"
@@ -155,14 +157,14 @@ def phase_map(store: str, path: str, *, quantity: str = "xi", method: str | None
     alpha, beta = an.alpha.values, an.beta.values
     pad_a, pad_b = 0.5 * np.ptp(alpha) / max(alpha.size - 1, 1), 0.5 * np.ptp(beta) / max(beta.size - 1, 1)
     a_rng, b_rng = (alpha.min() - pad_a, alpha.max() + pad_a), (beta.min() - pad_b, beta.max() + pad_b)
-    bounds = [(x, y) for _, x, y in phases.boundaries(a_rng, b_rng)]
-    labels = [(name, a, b, proven) for name, a, b, proven in phases.labels()
-              if a_rng[0] <= a <= a_rng[1] and b_rng[0] <= b <= b_rng[1]]
-    unproven = []
-    if a_rng[0] < 0.5:  # Phases IV (alpha < 1/2, 2 beta > 1) and Ic are derived, not read in the paper
-        lo = max(a_rng[0], 0.0)
-        unproven.append(([lo, 0.5, 0.5, lo], [max(0.5, b_rng[0]), max(0.5, b_rng[0]), b_rng[1], b_rng[1]]))
+    bounds, labels, unproven, overlay = [], [], [], ""
+    if phases is not None:
+        bounds = [(x, y) for _, x, y in phases.boundaries(a_rng, b_rng)]
+        labels = [(name, a, b, proven) for name, a, b, proven in phases.labels()
+                  if a_rng[0] <= a <= a_rng[1] and b_rng[0] <= b <= b_rng[1]]
+        unproven = list(getattr(phases, "unproven", lambda a, b: [])(a_rng, b_rng))  # derived, not proven: hatched
+        overlay = f" with {getattr(phases, 'TITLE', 'the phase diagram')}"
     sym = "ξ" if quantity.startswith("xi") else "η"
     plots.plot_phase_map(alpha, beta, measured, boundaries=bounds, labels=labels, unproven=unproven, quantity=sym,
-                         title=f"measured {sym} ({method}) with the 4+3 phase diagram", path=path)
+                         title=f"measured {sym} ({method}){overlay}", path=path)
     return path

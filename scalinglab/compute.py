@@ -1,7 +1,10 @@
 """Compute one block of a sweep: the science half of a task (pure, no I/O).
 
 The returned arrays have the block's shape along (alpha, beta, N, P), then ``seed`` for
-simulation variables, then ``t`` — exactly the chunk layout of the cube.
+simulation variables, then ``t`` — exactly the chunk layout of the cube. Everything model-specific
+goes through the :class:`scalinglab.models.Model` protocol; every random stream comes from
+:meth:`SweepSpec.streams` (content-derived, issue 10.1), so a unit's numbers do not depend on the
+block it is computed in.
 """
 from __future__ import annotations
 
@@ -86,8 +89,9 @@ def compute_block(spec: SweepSpec, block: Block) -> BlockResult:
         where = f"alpha={spec.alpha[ia]:g}, beta={spec.beta[ib]:g}, P={spec.P[ip]:g}"
         start = time.perf_counter()
         pt = spec.point(ia, ib, ip)
+        streams = spec.streams(ia, ib, ip)
         if "theory" in variables:
-            curves = model.theory(pt, rngs=spec.theory_rngs(ia, ib, ip))
+            curves = model.theory(pt, streams, tier=model.tier(spec.params))
             sources["theory"] = curves.source
             for flag in curves.flags.values():
                 arrays["theory_flag"][ia - a0, ib - b0, :, ip - p0] |= np.asarray(flag, bool).reshape(nN, nt)
@@ -97,7 +101,7 @@ def compute_block(spec: SweepSpec, block: Block) -> BlockResult:
                     _check_finite(name, vals, where)
                 arrays[name][ia - a0, ib - b0, :, ip - p0] = vals
         if "simulation" in variables:
-            curves = model.simulate(pt, spec.sim_rngs(ia, ib, ip))
+            curves = model.simulate(pt, streams, ns, method=model.method(spec.params))
             sources["simulation"] = curves.source
             for key, vals in curves.values.items():
                 name = f"sim_{key}"

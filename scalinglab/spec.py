@@ -33,8 +33,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
 from scalinglab.errors import SpecError
-from scalinglab.models import MODELS, get_model
-from scalinglab.models.base import Point
+from scalinglab.models import get_model, model_names
+from scalinglab.models.base import Point, Streams
 
 __all__ = ["SweepSpec", "Block", "load_spec", "parse_spec", "spec_from_json", "GRID_AXES"]
 
@@ -83,6 +83,7 @@ class _RawSpec(BaseModel):
     model: str
     methods: list[Literal["theory", "simulation"]] = Field(..., min_length=1)
     seeds: StrictInt = Field(1, ge=1, le=100_000)
+    seed: StrictInt = Field(0, ge=0, le=2**63 - 1)  # root seed of every random stream (deliberate re-draws)
     grid: GridSpec
     params: dict[str, Any] = Field(default_factory=dict)
     store: StoreSpec
@@ -91,8 +92,8 @@ class _RawSpec(BaseModel):
     @field_validator("model")
     @classmethod
     def _known_model(cls, v: str) -> str:
-        if v not in MODELS:
-            raise ValueError(f"one of {sorted(MODELS)}")
+        if v not in model_names():
+            raise ValueError(f"one of {model_names()}")
         return v
 
 
@@ -185,6 +186,7 @@ class SweepSpec:
     storage_options: dict[str, Any]
     schedule: dict[str, Any] | None
     chunks: tuple[int, int, int, int]
+    root_seed: int = 0  # the spec's `seed`: root of every random stream (0 unless re-drawing on purpose)
 
     # ---- identity -------------------------------------------------------------------------
     def science(self) -> dict[str, Any]:
@@ -201,6 +203,8 @@ class SweepSpec:
                      "P": enc(self.P), "t": enc(self.t)},
             "params": self.params.model_dump(mode="json"),
             "chunks": list(self.chunks),
+            # the root seed only when set, so the hashes of specs written before it existed stay valid
+            **({"seed": self.root_seed} if self.root_seed else {}),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -239,21 +243,71 @@ class SweepSpec:
     def point(self, ia: int, ib: int, ip: int) -> Point:
         return Point(float(self.alpha[ia]), float(self.beta[ib]), float(self.P[ip]), self.N, self.t, self.params)
 
-    def seed_sequence(self, kind: int, ia: int, ib: int, iN: int, ip: int, s: int) -> np.random.SeedSequence:
-        """The random stream of one unit: derived from (spec hash, grid point, seed index).
+    # ---- unit identity by content (issue 10.1) ---------------------------------------------
+    def _unit_common(self, ia: int, ib: int, ip: int) -> dict[str, Any]:
+        return {"model": self.model, "alpha": _num(self.alpha[ia]), "beta": _num(self.beta[ib]),
+                "P": _num(self.P[ip]), "root_seed": int(self.root_seed)}
 
-        ``kind`` is 0 for simulation seeds and 1 for theory draws, so the two never share a stream.
+    def seed_sequence(self, role: str, ia: int, ib: int, iN: int, ip: int, s: int) -> np.random.SeedSequence:
+        """The random stream of one unit, seed index and role, derived from content only.
+
+        sha256 of the canonical JSON of (model, the params that change the numbers of this role
+        (``Model.stream_params`` or ``Model.unit_params``), alpha, beta, N, P, root seed, role, seed
+        index) -- never the spec hash, grid indices, block shapes, ``methods`` or the seed count.
+        So the same unit in two sweeps draws the same numbers.
         """
-        return np.random.SeedSequence(entropy=int(self.hash[:32], 16), spawn_key=(kind, ia, ib, iN, ip, s))
+        m = self.model_module()
+        kind = "theory" if role == "theory" else "simulation"
+        stream_params = getattr(m, "stream_params", None)
+        params = stream_params(self.params, role) if stream_params else m.unit_params(self.params, kind)
+        content = {**self._unit_common(ia, ib, ip), "N": _num(self.N[iN]), "params": params, "role": role,
+                   "seed": int(s)}
+        digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).digest()
+        return np.random.SeedSequence(int.from_bytes(digest[:16], "big"))
+
+    def streams(self, ia: int, ib: int, ip: int) -> Streams:
+        """The :class:`~scalinglab.models.Streams` of one (alpha, beta, P) cell: ``(role, iN, seed) -> Generator``."""
+
+        def stream(role: str, iN: int, seed: int = 0) -> np.random.Generator:
+            return np.random.default_rng(self.seed_sequence(role, ia, ib, iN, ip, seed))
+
+        return stream
 
     def sim_rngs(self, ia: int, ib: int, ip: int) -> list[list[np.random.Generator]]:
-        return [[np.random.default_rng(self.seed_sequence(0, ia, ib, iN, ip, s)) for s in range(self.seeds)]
-                for iN in range(self.N.size)]
+        st = self.streams(ia, ib, ip)
+        return [[st("simulation", iN, s) for s in range(self.seeds)] for iN in range(self.N.size)]
 
     def theory_rngs(self, ia: int, ib: int, ip: int) -> list[np.random.Generator]:
-        return [np.random.default_rng(self.seed_sequence(1, ia, ib, iN, ip, 0)) for iN in range(self.N.size)]
+        st = self.streams(ia, ib, ip)
+        return [st("theory", iN, 0) for iN in range(self.N.size)]
+
+    def unit_key_recipe(self, kind: str) -> dict[str, Any]:
+        """What the ``kind`` ("theory" / "simulation") unit keys of this spec hash, less (alpha, beta, N, P)."""
+        m = self.model_module()
+        recipe: dict[str, Any] = {"model": self.model, "kind": kind, "params": m.unit_params(self.params, kind),
+                                  "root_seed": int(self.root_seed)}
+        if m.depends_on_checkpoints(self.params, kind):
+            recipe["t"] = [int(x) for x in self.t]
+        return recipe
+
+    def unit_keys(self, kind: str) -> np.ndarray:
+        """uint64 keys of every (alpha, beta, N, P) unit for ``kind``: the first 8 bytes of
+        sha256(canonical JSON of :meth:`unit_key_recipe` + "|" + the four values as float64 hex).
+
+        Equal keys mean equal numbers (the seed-s values of a simulation unit are keyed by (key, s)).
+        Shape :attr:`grid_shape`.
+        """
+        prefix = json.dumps(self.unit_key_recipe(kind), sort_keys=True).encode() + b"|"
+        out = np.empty(self.grid_shape, dtype=np.uint64)
+        for idx in np.ndindex(*self.grid_shape):
+            ia, ib, iN, ip = idx
+            vals = (self.alpha[ia], self.beta[ib], self.N[iN], self.P[ip])
+            tail = ",".join(float(v).hex() for v in vals).encode()
+            out[idx] = int.from_bytes(hashlib.sha256(prefix + tail).digest()[:8], "big")
+        return out
 
     def model_module(self):
+        """The model object (:class:`scalinglab.models.Model`); the name is historical."""
         return get_model(self.model)
 
     def variables(self) -> dict[str, tuple[str, ...]]:
@@ -261,9 +315,9 @@ class SweepSpec:
         m = self.model_module()
         out: dict[str, tuple[str, ...]] = {}
         if "theory" in self.methods:
-            out["theory"] = tuple(f"theory_{v}" for v in m.theory_variables(self.params))
+            out["theory"] = tuple(f"theory_{v}" for v in m.variables(self.params, "theory"))
         if "simulation" in self.methods:
-            out["simulation"] = tuple(f"sim_{v}" for v in m.sim_variables(self.params))
+            out["simulation"] = tuple(f"sim_{v}" for v in m.variables(self.params, "simulation"))
         return out
 
     def cell_cost(self, ia: int = 0, ib: int = 0, ip: int = 0) -> float:
@@ -281,6 +335,24 @@ class SweepSpec:
         """Estimated total compute (core-seconds) of the whole sweep."""
         return float(sum(self.cell_cost(ia, ib, ip) for ia in range(self.alpha.size)
                          for ib in range(self.beta.size) for ip in range(self.P.size)))
+
+
+def _num(x: float) -> Any:
+    """A grid value as canonical JSON: "inf", an int when integral, else the float."""
+    x = float(x)
+    return "inf" if math.isinf(x) else (int(x) if x.is_integer() else x)
+
+
+def _known_keys(loc: list[str], params_keys: list[str] | None) -> list[str]:
+    """The valid keys of the table at ``loc`` (for a did-you-mean suggestion)."""
+    tables: dict[tuple[str, ...], Any] = {(): _RawSpec, ("grid",): GridSpec, ("store",): StoreSpec,
+                                          ("schedule",): ScheduleSpec}
+    if params_keys is not None and not loc:
+        return params_keys
+    if len(loc) == 2 and loc[0] == "grid":
+        return list(_Range.model_fields)
+    model = tables.get(tuple(loc))
+    return list(model.model_fields) if model is not None else []
 
 
 def _format_validation_error(err: ValidationError) -> SpecError:
@@ -349,8 +421,7 @@ def parse_spec(data: dict[str, Any], *, chunks: tuple[int, int, int, int] | None
     t = _integer_axis("t", _expand("t", g.t), allow_inf=False)
     if N.size * alpha.size * beta.size * P.size * t.size * (raw.seeds if "simulation" in raw.methods else 1) > MAX_POINTS * 10:
         raise SpecError("spec", "grid", "too large", f"at most {MAX_POINTS * 10:.0e} stored values")
-    if hasattr(model, "resolve_params"):
-        params = model.resolve_params(params, alpha=alpha, beta=beta, N=N, P=P, t=t)
+    params = model.resolve_params(params, alpha=alpha, beta=beta, N=N, P=P, t=t)
     for a in alpha:
         for b in beta:
             for n in N:
@@ -361,7 +432,7 @@ def parse_spec(data: dict[str, Any], *, chunks: tuple[int, int, int, int] | None
         alpha=alpha, beta=beta, N=N, P=P, t=t.astype(np.int64), params=params,
         store_path=raw.store.path, storage_options=raw.store.storage_options,
         schedule=raw.schedule.model_dump(exclude_none=True) if raw.schedule else None,
-        chunks=(1, 1, N.size, 1),
+        chunks=(1, 1, N.size, 1), root_seed=int(raw.seed),
     )
     if chunks is None:
         chunks = _choose_chunks(spec)

@@ -91,7 +91,7 @@ def _template(spec: SweepSpec):
             else:
                 dims, shape, chunks = grid_dims + ("seed", "t"), (ga, gb, gn, gp, ns, nt), (ca, cb, cn, cp, ns, nt)
             attrs = {"method": method, "units": "loss (no factor 1/2)",
-                     "source": getattr(p, "theory", "") if method == "theory" else getattr(p, "simulation", "")}
+                     "source": model.tier(p) if method == "theory" else model.method(p)}
             data[name] = xr.Variable(dims, np.full(shape, np.nan), attrs=attrs)
             encoding[name] = {"chunks": chunks, "_FillValue": np.nan}
     if "theory" in spec.methods:
@@ -99,6 +99,12 @@ def _template(spec: SweepSpec):
                                           attrs={"description": "1 where the theory tier flags its own value as "
                                                  "unreliable (ill-conditioned inversion, unstable draw); see the model"})
         encoding["theory_flag"] = {"chunks": (ca, cb, cn, cp, nt), "_FillValue": None}
+    for method, prefix in (("theory", "theory"), ("simulation", "sim")):  # unit identity by content (issue 10.1)
+        if method in spec.methods:
+            data[f"{prefix}_unit_key"] = xr.Variable(grid_dims, spec.unit_keys(method), attrs={
+                "description": "uint64 content key of the unit (SweepSpec.unit_keys): equal keys, equal numbers",
+                "recipe": json.dumps(spec.unit_key_recipe(method), sort_keys=True)})
+            encoding[f"{prefix}_unit_key"] = {"chunks": spec.chunks, "_FillValue": None}
     data["status"] = xr.Variable(grid_dims, np.zeros((ga, gb, gn, gp), np.int8),
                                  attrs={"flag_values": [PENDING, DONE, FAILED], "flag_meanings": "pending done failed"})
     encoding["status"] = {"chunks": spec.chunks, "_FillValue": None}
@@ -117,14 +123,11 @@ def _template(spec: SweepSpec):
         "model": spec.model,
         "spec": spec.to_json(),
         "spec_hash": spec.hash,
-        "compute": getattr(model, "COMPUTE_NOTE", "C = N * t * B (one sample costs O(N) in the projected space)"),
-        "conventions": "shared/theory/CONVENTIONS.md: loss E_x (f - y)^2 with no factor 1/2",
+        **model.cube_attrs(p),
+        "conventions": "docs/theory/CONVENTIONS.md: loss E_x (f - y)^2 with no factor 1/2",
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         **code_version(),
     }
-    note = getattr(model, "HORIZON_NOTE", None)
-    if note:
-        attrs["horizon"] = note
     return xr.Dataset(data, coords=coords, attrs=attrs), encoding
 
 

@@ -34,6 +34,7 @@ import itertools
 from typing import Sequence
 
 import numpy as np
+from scipy.special import huber as _sp_huber
 from scipy.optimize import minimize, nnls
 
 from scalinglab.errors import SpecError
@@ -44,9 +45,8 @@ _WHERE = "ScalingSurface"
 
 
 def huber(r: np.ndarray, delta: float) -> np.ndarray:
-    """Huber loss ``r**2/2`` for ``|r| <= delta``, ``delta*(|r| - delta/2)`` beyond (scipy.special.huber)."""
-    a = np.abs(r)
-    return np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
+    """Huber loss ``r**2/2`` for ``|r| <= delta``, ``delta*(|r| - delta/2)`` beyond: :func:`scipy.special.huber`."""
+    return _sp_huber(delta, r)
 
 
 def grid_points(

@@ -93,7 +93,7 @@ def test_ensemble_theory_matches_simulation() -> None:
 def test_eigen_route_equals_gd_loop(N: float, P: float, E: int) -> None:
     """Same rngs -> the closed-form eigen route reproduces step-by-step GD to 1e-10 (relative)."""
     pt = _point(N, P, np.array([1, 2, 7, 50, 300]), M=512, lr=0.4, ensemble=E)
-    a = bap.simulate(pt, _rngs(1, 2, key=11), method="eigen")
+    a = bap.simulate(pt, _rngs(1, 2, key=11), method="closed_form")
     b = bap.simulate(pt, _rngs(1, 2, key=11), method="gd")
     for name in ("loss", "train_loss"):
         x, y = a.values[name], b.values[name]
@@ -237,8 +237,8 @@ def test_series_tail_equals_direct_mode_sums(alpha: float, M: int) -> None:
 def test_limit_tier_equals_dmft_at_late_time(N: float, P: float, E: int) -> None:
     """The tau -> inf closed forms (bap.md §3) equal the DMFT inversion at tau = 2e8 (rtol 1e-6)."""
     pt = _point(N, P, np.array([10**8]), M=1500, lr=0.5, ensemble=E)
-    d, lim = bap.theory(pt), bap.theory(pt, tier="limit")
-    assert lim.source == "limit"
+    d, lim = bap.theory(pt), bap.theory(pt, tier="late_time")
+    assert lim.source == "late_time"
     for name in ("loss", "train_loss"):
         if math.isfinite(P):
             np.testing.assert_allclose(d.values[name], lim.values[name], rtol=1e-6, atol=1e-12)
@@ -274,7 +274,7 @@ def test_resolve_M_and_cost() -> None:
     assert bap.resolve_M(math.inf, math.inf, 10**4, 1.0, 0.5) >= 8 * (10**4) ** 0.5
     assert bap.resolve_M(math.inf, math.inf, 10**12, 0.6, 0.5) == bap.M_CAP
     pt = Point(ALPHA, BETA, 1024.0, np.array([1024.0]), np.arange(1, 61), bap.Params())
-    for method in ("dmft", "limit", "eigen", "gd"):
+    for method in ("dmft", "late_time", "closed_form", "gd"):
         assert bap.cost(pt, method) > 0
 
 

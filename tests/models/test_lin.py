@@ -255,8 +255,8 @@ def test_de_bridge_and_approx_against_exact(alpha):
     t = np.array([2**10, 2**14])
     pt = Point(alpha, 0.0, INF, [64], t, lin.Params())
     ex = [lin.theory(pt, rngs=[np.random.default_rng([53, k])]).values for k in range(3)]
-    de = lin.theory(pt, tier="de")
-    assert de.source == "de" and not de.flags["loss"].any()
+    de = lin.theory(pt, tier="ridge_bridge")
+    assert de.source == "ridge_bridge" and not de.flags["loss"].any()
     for key in ("approx", "loss"):
         x = np.array([v[key][0] for v in ex])
         m, se = x.mean(0), x.std(0, ddof=1) / math.sqrt(3)
@@ -264,7 +264,7 @@ def test_de_bridge_and_approx_against_exact(alpha):
     v = de.values
     np.testing.assert_allclose(v["loss"], v["approx"] + v["bias"] + v["var"], rtol=1e-12)
     # outside the fitted setting the tier flags every value
-    off = lin.theory(Point(alpha, 0.0, INF, [64], t, lin.Params(sigma2=0.0)), tier="de")
+    off = lin.theory(Point(alpha, 0.0, INF, [64], t, lin.Params(sigma2=0.0)), tier="ridge_bridge")
     assert off.flags["loss"].all()
 
 
@@ -282,7 +282,7 @@ def test_contract_shapes_and_names():
     assert sim.values["loss"].shape == (2, 3, 3) and sim.source == "ambient"
     # t = 0: the initial risk w*^T H w* + tau; prior mean = sum_i i^-b = zeta(b) for every N
     assert np.allclose(th.values["loss"][:, 0], math.pi**2 / 6, rtol=1e-12)
-    assert all(lin.cost(pt, m) > 0 for m in ("theory", "simulation", "de", "ambient"))
+    assert all(lin.cost(pt, m) > 0 for m in ("theory", "simulation", "ridge_bridge", "ambient"))
 
 
 def test_same_generator_same_sketch_and_target():
@@ -346,4 +346,4 @@ def test_param_domain_errors():
     with pytest.raises(SpecError, match="method"):
         lin.simulate(pt, _rngs(1, 1, 0), method="gpu")
     with pytest.raises(SpecError, match="tier"):
-        lin.theory(Point(1.0, 0.0, INF, [8], [10], lin.Params(schedule="constant")), tier="de")
+        lin.theory(Point(1.0, 0.0, INF, [8], [10], lin.Params(schedule="constant")), tier="ridge_bridge")

@@ -73,9 +73,10 @@ def test_theory_matches_mean_of_simulations(alpha, beta, Ns):
     d = _window_means(sim - th, T)  # (n_N, K, n_windows)
     mean, se = d.mean(1), d.std(1, ddof=1) / np.sqrt(K)
     assert np.all(np.abs(mean) <= 3 * se), (mean / se)
-    # the test has power: past t = 10 it resolves a 25% discrepancy of the mean
+    # the test has power: past t = 10 it resolves a 35% discrepancy of the mean (the worst window's
+    # 3 SE / theory over six stream keys, alpha=1, beta=0.4: 0.14-0.30, so 0.35 holds for any key)
     resolution = 3 * se / _window_means(th, T).mean(1)
-    assert resolution[:, 1:].max() < 0.25, resolution
+    assert resolution[:, 1:].max() < 0.35, resolution
 
 
 def test_theory_draws_average_matches_simulation_mean_unpaired():
@@ -83,7 +84,7 @@ def test_theory_draws_average_matches_simulation_mean_unpaired():
     alpha, beta, N, K = 1.0, 0.4, 32, 48
     p = plrf.Params(draws=24)
     pt = Point(alpha, beta, np.inf, [N], T, p)
-    th = plrf.theory(pt, tier="exact", rngs=[np.random.default_rng(123)]).values["loss"][0]
+    th = plrf.theory(pt, tier="exact_given_draw", rngs=[np.random.default_rng(123)]).values["loss"][0]
     sim = plrf.simulate(pt, _rngs(1, K, 99)).values["loss"][0]
     # the theory's own spread over W, from a paired set of draws
     th_draws = _paired_theory(alpha, beta, [N], 24, 5, plrf.Params(), T)[0]

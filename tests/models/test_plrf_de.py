@@ -188,7 +188,7 @@ def test_de_matches_exact_over_draws(alpha, beta, N, K, B, lr, t_max):
                                    exact_until=64) for _ in range(K)])
     mean = ex.mean(axis=0)
     se = ex.std(axis=0, ddof=1) / np.sqrt(K)
-    loss = plrf.theory(Point(alpha, beta, np.inf, np.array([N]), t, p), tier="de").values["loss"][0]
+    loss = plrf.theory(Point(alpha, beta, np.inf, np.array([N]), t, p), tier="deterministic_equivalent").values["loss"][0]
     dev = np.abs(loss - mean)
     print(f"\n(alpha, beta, N, K, B)=({alpha}, {beta}, {N}, {K}, {B}): max |rel| {np.max(dev / mean):.4f}, "
           f"max |dev|/SE {np.max(dev / se):.2f}, max SE/mean {np.max(se / mean):.4f}")
@@ -288,7 +288,7 @@ def test_asymptotic_tier_layout_and_sum():
     assert np.all(c.values["Fac"][:, 1:] > 0)          # 2 alpha > 1 and 2 beta > 1
     assert c.flags["loss"][:, 0].all()                 # t = 0 is not asymptotic
     # the initial loss at t = 0 equals the de tier's (sum_j lambda_j b_j^2)
-    d = plrf.theory(pt, tier="de")
+    d = plrf.theory(pt, tier="deterministic_equivalent")
     np.testing.assert_allclose(c.values["loss"][:, 0], d.values["loss"][:, 0], rtol=1e-7)
     # F0 of the asymptotic tier is the de floor (same tau)
     s = de.de_spectrum(1.0, 2.0, 1000, plrf.ambient_dim(1000, p))
@@ -299,12 +299,12 @@ def test_asymptotic_tier_layout_and_sum():
 
 
 def test_de_tier_layout_and_monotone():
-    p = plrf.Params(theory="de", v_ratio=4)
+    p = plrf.Params(theory="deterministic_equivalent", v_ratio=4)
     t = np.unique(np.geomspace(1, 1e8, 50).astype(np.int64))
     t = np.concatenate([[0], t])
     c = plrf.theory(Point(0.9, 0.45, np.inf, np.array([64.0, 512.0, 4096.0]), t, p))
     L = c.values["loss"]
-    assert c.source == "de" and L.shape == (3, t.size)
+    assert c.source == "deterministic_equivalent" and L.shape == (3, t.size)
     assert np.all(np.diff(L, axis=1) <= 1e-12 * L[:, :-1])   # expected SGD loss decreases (gamma small)
     assert np.all(np.diff(L[:, -1]) < 0)                     # and the floor falls with N
 
@@ -337,5 +337,5 @@ def test_de_within_two_percent_of_exact_over_256_draws(alpha, beta):
                                    exact_until=64) for _ in range(K)])
     mean = ex.mean(axis=0)
     assert np.max(ex.std(axis=0, ddof=1) / np.sqrt(K) / mean) < 0.012  # the test resolves 2%
-    loss = plrf.theory(Point(alpha, beta, np.inf, np.array([N]), t, p), tier="de").values["loss"][0]
+    loss = plrf.theory(Point(alpha, beta, np.inf, np.array([N]), t, p), tier="deterministic_equivalent").values["loss"][0]
     assert np.max(np.abs(loss / mean - 1)) < 0.02

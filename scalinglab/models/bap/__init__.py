@@ -1,0 +1,174 @@
+r"""BAP: full-batch gradient descent on a random-feature model (Bordelon, Atanasov & Pehlevan 2024).
+
+"A Dynamical Model of Neural Scaling Laws", arXiv:2402.01092 (ICML 2024). Theory note:
+``docs/theory/bap.md``. Symbols: project ``alpha, beta`` map to the paper's
+
+.. math::
+
+    b = 2\alpha, \qquad a = 2\alpha + 2\beta, \qquad
+    \lambda_k = k^{-b}, \qquad w^{*2}_k = k^{b-a} = k^{-2\beta}, \qquad k = 1..M,
+
+so the per-mode target power is :math:`\lambda_k w^{*2}_k = k^{-a}`.
+
+Model (bap.md §1). Gaussian features :math:`\psi = \Lambda^{1/2} z \in R^M`, target
+:math:`y = w^* \cdot \psi`, student :math:`f = w \cdot A\psi/\sqrt N` with a fixed
+:math:`A \in R^{N\times M}`, :math:`A_{ij} \sim N(0,1)`, and :math:`w \in R^N` trained from 0 by
+full-batch gradient descent on P samples,
+
+.. math::
+
+    w \leftarrow w - \eta\,\frac{2}{P}\,\Phi^T(\Phi w - y), \qquad \Phi = \Psi A^T/\sqrt N,
+
+with test loss :math:`L = E_x (f-y)^2 = v^T\Lambda v` and train loss
+:math:`\hat L = \|\Psi v\|^2/P`, where :math:`v = w^* - A^T w/\sqrt N` (no factor 1/2).
+``N = inf`` means no projection (w in R^M); ``P = inf`` means the population gradient
+(:math:`\hat C = \Lambda`, no training set, ``train_loss`` is NaN).
+
+**Time.** The theory is gradient flow at :math:`\tau = 2\eta t` (t = GD steps, ``lr`` = η);
+the simulation is the discrete GD above, exactly. In the eigenbasis of the step matrix the
+discrete factor :math:`(1-2\eta e)^t` replaces the flow's :math:`e^{-e\tau}`; the two agree to
+within seed noise after about 10 steps (bap.md §1), so compare theory and simulation at
+t >~ 10 only.
+
+Theory tiers:
+
+``"dmft"``
+    The exact (deterministic-equivalent, finite-M) frequency-domain DMFT of bap.md §2,
+    inverted by a fixed-Talbot rule in both frequencies (see ``_bap_dmft``).
+``"late_time"`` (old name ``"limit"``)
+    The :math:`\tau\to\infty` closed forms of bap.md §3 (:func:`late_time_loss`), constant in t.
+
+Simulation methods: ``"closed_form"`` (old name ``"eigen"``): discrete GD at every checkpoint from
+one eigendecomposition of the design's Gram matrix; ``"gd"``: step by step (the reference).
+
+What a unit's numbers depend on (its unit key, issue 10): alpha, beta, N, P, all params (M and
+lr resolved from the grid: a different N or P range can change them, and then the unit), the seed
+index and the root seed; not the other checkpoints (the DMFT is inverted per τ, the closed-form GD
+is evaluated per t).
+
+Scaling exponents (bap.md §3; the tests measure them from :func:`theory`): time
+:math:`L \sim t^{-(a-1)/b}`; model size :math:`L \sim N^{-\min(a-1,\, b)}`. **The paper states
+min(a-1, 2b) for the model exponent; the theory here and direct simulation give min(a-1, b),
+so the two differ when b < a-1** (e.g. a = 5, b = 1.25). Data: :math:`P^{-\min(a-1, 2b)}`.
+Compute-optimal (C = N t, m = min(a-1, b)): :math:`N^* \propto C^{(a-1)/(a-1+bm)}`, i.e.
+:math:`C^{1/(1+b)}` when m = a-1.
+
+Ensembles (``Params.ensemble = E``): E members with independent A and the same data; the
+predictor is the mean of the members' outputs. Theory: :math:`L_E = X + (L_1 - X)/E` with the
+shared-data cross-member kernel X (bap.md §4).
+
+References
+----------
+B. Bordelon, A. Atanasov, C. Pehlevan, "A Dynamical Model of Neural Scaling Laws",
+arXiv:2402.01092 (2024).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from scalinglab.errors import SpecError
+
+from ..base import ModelBase, Point
+from .params import (ALIASES, M_CAP, NAME, SIM_METHODS, THEORY_TIERS, Params, _resolved, _where, check_domain,
+                     resolve_lr, resolve_M, resolve_params, stability_estimate)
+from .simulation import simulate
+from .theory import late_time_loss, late_time_train_loss, theory
+
+__all__ = [
+    "MODEL", "BAP", "NAME", "Params", "resolve_M", "resolve_lr", "resolve_params", "check_domain",
+    "theory_variables", "sim_variables", "theory", "simulate", "cost", "late_time_loss", "late_time_train_loss",
+    "stability_estimate", "THEORY_TIERS", "SIM_METHODS", "ALIASES", "M_CAP",
+]
+
+
+def theory_variables(params: Any) -> tuple[str, ...]:
+    """Names of the arrays :func:`theory` returns: ``("loss", "train_loss")``."""
+    return ("loss", "train_loss")
+
+
+def sim_variables(params: Any) -> tuple[str, ...]:
+    """Names of the arrays :func:`simulate` returns: ``("loss", "train_loss")``."""
+    return ("loss", "train_loss")
+
+
+# ----------------------------------------------------------------------------- cost
+#: Rough machine constants (one core of the 2-core dev machine, single-threaded BLAS):
+#: seconds per real flop and per normal draw.
+_SEC_PER_FLOP, _SEC_PER_DRAW = 5e-11, 1.5e-8
+
+
+def cost(point: Point, method: str) -> float:
+    """Rough wall time in seconds for one point (all N): theory tiers, or ONE seed of a simulation.
+
+    Theory "dmft": per checkpoint ~ 4·(2n-1)·n·h complex multiply-adds and the κ Newton
+    solves, with h ≈ 2·min(N, P, τ^(1/b)) modes summed directly (the rest is a series);
+    "late_time": negligible. Simulation: feature draws + forming Φ + one Gram eigendecomposition + n_t products
+    ("closed_form"), or t_max matrix-vector pairs ("gd"). The generic names "theory" and
+    "simulation" (used by the sweep's block sizing) mean the params' tier and method.
+    """
+    Ns, P, t = point.N, float(point.P), point.t
+    p = _resolved(point.params, Ns, P, t, point.alpha)
+    method = {"theory": p.theory, "simulation": p.simulation}.get(method, method)
+    method = ALIASES.get(method, method)
+    M, E, n = int(p.M), int(p.ensemble), int(p.talbot_nodes)
+    nt = int(t.size)
+    t_max = float(t.max()) if nt else 0.0
+    total = 0.0
+    for N in Ns:
+        if method == "dmft":
+            # modes summed directly per tau: ~3 k*, k* = min(N, P, tau^(1/b)); the rest is a series
+            b = 2.0 * point.alpha
+            tau = 2.0 * p.lr * np.maximum(t.astype(np.float64), 1.0)
+            h = np.minimum(M, 2.0 * np.minimum(min(float(N), P), tau ** (1.0 / b)) + 16.0)
+            per_tau = 5e-4 + 8.0 * (4 * n * (2 * n - 1) + 20 * n) * h * _SEC_PER_FLOP
+            total += 0.01 + 2e-6 * M + float(np.sum(per_tau))
+        elif method == "late_time":
+            total += 1e-3 * M / 1000
+        elif method in SIM_METHODS:
+            finN, finP = math.isfinite(N), math.isfinite(P)
+            D = N if finN else M
+            rows = P if finP else M
+            draws = (P if finP else 0) * M + (E * N * M if finN else 0)
+            flops = 2.0 * (P if finP else 0) * M * (N if finN else 0) * E
+            if method == "eigen":
+                flops += E * (6.0 * rows * D * min(rows, D) + 2.0 * M * D * nt + 2.0 * rows * min(rows, D) * nt)
+            else:
+                flops += E * t_max * (4.0 * rows * D if finP else 4.0 * M * D)
+            total += draws * _SEC_PER_DRAW + flops * _SEC_PER_FLOP
+        else:
+            raise SpecError(_where("cost"), "method", method, f"one of {(*THEORY_TIERS, *SIM_METHODS)}")
+    return float(total)
+
+
+class BAP(ModelBase):
+    """The BAP model object (the :class:`scalinglab.models.Model` protocol)."""
+
+    name = NAME
+    Params = Params
+    theory_tiers = THEORY_TIERS
+    sim_methods = SIM_METHODS
+    aliases = ALIASES
+    inert_fields = {"simulation": ("talbot_nodes",)}  # the Talbot inversion is theory only
+    theory_fn = staticmethod(theory)  # deterministic: no tier samples
+    simulate_fn = staticmethod(simulate)
+    domain_fn = staticmethod(check_domain)
+    cost_fn = staticmethod(cost)
+    resolve_fn = staticmethod(resolve_params)
+    theory_variables = staticmethod(theory_variables)
+    sim_variables = staticmethod(sim_variables)
+
+    def plan_notes(self, params, *, P) -> list[str]:
+        if any(math.isinf(float(x)) for x in np.atleast_1d(P)):
+            return ["P = inf in a bap spec is gradient descent on the population loss (no finite sample set)"]
+        return []
+
+    def cube_attrs(self, params) -> dict[str, str]:
+        return {"compute": "C = N * t (one full-batch GD step on P samples is counted as one step; B = 1)",
+                "time": "theory is gradient flow at tau = 2 lr t; the simulation is discrete GD at step t"}
+
+
+MODEL = BAP()
