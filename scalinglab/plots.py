@@ -280,6 +280,7 @@ def plot_frontier(
         bx.axhline(n, color="gray", ls=":", lw=1, label="grid edges N_min, N_max" if k == 0 else None)
     bx.set_xscale("log")
     bx.set_yscale("log")
+    _grid_ticks(bx, N)
     bx.set_xlabel("compute C = N·t·B")
     bx.set_ylabel("compute-optimal N*")
     bx.legend(loc="upper left", fontsize=8, framealpha=0.85)
@@ -292,6 +293,21 @@ def plot_frontier(
         note += "; WARNING: N* at grid edge inside window"
     fig.suptitle((title + "\n" if title else "") + note, fontsize=10)
     return _save(fig, path)
+
+
+def _grid_ticks(ax, N: np.ndarray) -> None:
+    """Ticks of a log N axis at the grid's N values (at most MAX_LEGEND_N labels), not at 10^k."""
+    from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
+
+    finite = np.asarray(N, dtype=float)
+    finite = finite[np.isfinite(finite) & (finite > 0)]
+    if not finite.size:
+        return
+    step = max(1, int(math.ceil(len(finite) / MAX_LEGEND_N)))
+    ticks = finite[::step]
+    ax.yaxis.set_major_locator(FixedLocator(ticks))
+    ax.yaxis.set_major_formatter(FixedFormatter([_fmt(float(x)) for x in ticks]))
+    ax.yaxis.set_minor_locator(NullLocator())
 
 
 def _unmeasured_frontier(N, t, mean, batch_size, why: str, title: str | None, path: str | None) -> "Figure":
