@@ -32,7 +32,7 @@ import math
 
 import numpy as np
 
-from scalinglab.numerics import solve_df
+from scalinglab.numerics import root_in_log, solve_df
 
 from ..spectra import powerlaw_eigenvalues, powerlaw_target
 
@@ -165,9 +165,10 @@ def kappa_real(s: np.ndarray, dft: _Tail, N: float, P: float) -> np.ndarray:
     r"""Physical root :math:`\kappa(s)` for real ``s > 0`` (bracketing, vectorised over s).
 
     For real positive s the root is unique on :math:`\kappa > \kappa_{min}`, where
-    :math:`\mathrm{df}(\kappa_{min}) = \min(N, P)` (0 if that exceeds M); bisection in
-    :math:`\log\kappa` on :math:`(\kappa_{min}, \kappa_{hi})` selects the physical branch, then
-    Newton polishes. ``dft`` is a :class:`_Tail` with the single weight column lambda.
+    :math:`\mathrm{df}(\kappa_{min}) = \min(N, P)` (0 if that exceeds M); a bracketing root finder in
+    :math:`\log\kappa` on :math:`(\kappa_{min}, \kappa_{hi})` (:func:`scalinglab.numerics.root_in_log`)
+    selects the physical branch, then Newton polishes. ``dft`` is a :class:`_Tail` with the single
+    weight column lambda.
     """
     s = np.asarray(s, dtype=np.float64)
     invN, invP = _inv(N), _inv(P)
@@ -177,22 +178,15 @@ def kappa_real(s: np.ndarray, dft: _Tail, N: float, P: float) -> np.ndarray:
     nmin = min(N, P)
     kmin = kappa_df(lam, nmin)
 
-    def g(kap: np.ndarray) -> np.ndarray:
+    def g(kap: np.ndarray, s_: np.ndarray) -> np.ndarray:
         df = dft.single(kap)[0][:, 0]
-        val = kap * (1.0 - df * invP) * (1.0 - df * invN) - s
-        return np.where(df >= nmin, -s, val)
+        val = kap * (1.0 - df * invP) * (1.0 - df * invN) - s_
+        return np.where(df >= nmin, -s_, val)
 
     tr = float(lam.sum())
     hi = np.maximum(4.0 * s, 2.0 * tr / nmin) + kmin
     lo = np.full_like(s, kmin if kmin > 0 else 1e-300)
-    ulo, uhi = np.log(lo), np.log(hi)
-    n_iter = int(np.ceil(np.log2(max(float(np.max(uhi - ulo)), 1e-3) / 1e-9)))
-    for _ in range(n_iter):  # bracket to 1e-9 in log kappa, then Newton
-        mid = 0.5 * (ulo + uhi)
-        neg = g(np.exp(mid)) < 0
-        ulo = np.where(neg, mid, ulo)
-        uhi = np.where(neg, uhi, mid)
-    kap = np.exp(0.5 * (ulo + uhi))
+    kap = root_in_log(g, lo, hi, args=(s,))  # the physical branch: the bracket starts at kappa_min
     kap, _ = _newton(kap.astype(np.complex128), s.astype(np.complex128), dft, invN, invP)
     return kap.real
 
