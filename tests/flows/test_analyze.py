@@ -40,7 +40,7 @@ def test_phase_map_lands_each_cell_in_its_phase(de_cube, tmp_path):
     from scalinglab.analysis.cell import AnalysisSettings
 
     ds = storage.open_cube(str(de_cube))
-    assert ds.theory_loss.attrs["source"] == "de" and not ds.theory_loss.isnull().any()
+    assert ds.theory_loss.attrs["source"] == "deterministic_equivalent" and not ds.theory_loss.isnull().any()  # old name in the spec
     summary = run_analysis(str(de_cube), out_dir=tmp_path / "fig", settings=AnalysisSettings(n_bootstrap_fit=5))
     assert summary["cells_analyzed"] == 6 and not summary["errors"]
     an = storage.open_analysis(str(de_cube)).load()

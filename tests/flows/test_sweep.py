@@ -27,7 +27,7 @@ def test_flow_on_local_ray_writes_every_block(tmp_path, prefect_api, ray_local):
     assert (ds.status == storage.DONE).all()
     assert ds.attrs["spec_hash"] == spec.hash and ds.attrs["code_commit"]
     assert ds.sim_loss.dims == ("alpha", "beta", "N", "P", "seed", "t")
-    assert ds.theory_loss.attrs["source"] == "exact" and ds.t.attrs["units"] == "steps"
+    assert ds.theory_loss.attrs["source"] == "exact_given_draw" and ds.t.attrs["units"] == "steps"
     # the numbers are those of the science layer for the same (spec hash, grid point, seed)
     direct = compute_block(spec, spec.blocks()[1])
     got = ds.theory_loss.isel(alpha=[1]).values
