@@ -125,3 +125,27 @@ def test_unit_params_leave_out_the_other_method() -> None:
         for kind in ("theory", "simulation"):
             assert isinstance(m.unit_params(p, kind), dict)
             assert isinstance(m.depends_on_checkpoints(p, kind), bool)
+
+
+def test_the_comparison_has_teeth_against_the_old_index_streams() -> None:
+    """Streams derived the old way (spec hash + grid indices) give the same unit different numbers in the
+    two sweeps of the test above: the bit-identity check would fail on them."""
+    params, grid_a, grid_b = CASES["plrf"]
+    a = _spec("plrf", params, grid_a, 2, ["theory", "simulation"], lambda s: (1, 1, s.N.size, 1))
+    b = _spec("plrf", params, grid_b, 3, ["simulation", "theory"], lambda s: (2, 2, s.N.size, s.P.size))
+    (ia, jb), = [p for p in _common(a, b) if p[0][2] == 0][:1]
+
+    def old_streams(spec, ia_, ib_, ip_):
+        def stream(role, iN, seed=0):
+            kind = 1 if role == "theory" else 0
+            return np.random.default_rng(np.random.SeedSequence(entropy=int(spec.hash[:32], 16),
+                                                                spawn_key=(kind, ia_, ib_, iN, ip_, seed)))
+        return stream
+
+    m = a.model_module()
+    xa = m.simulate(a.point(ia[0], ia[1], ia[3]), old_streams(a, ia[0], ia[1], ia[3]), 2).values["loss"][ia[2]]
+    xb = m.simulate(b.point(jb[0], jb[1], jb[3]), old_streams(b, jb[0], jb[1], jb[3]), 2).values["loss"][jb[2]]
+    assert not np.array_equal(xa, xb)
+    na = m.simulate(a.point(ia[0], ia[1], ia[3]), a.streams(ia[0], ia[1], ia[3]), 2).values["loss"][ia[2]]
+    nb = m.simulate(b.point(jb[0], jb[1], jb[3]), b.streams(jb[0], jb[1], jb[3]), 2).values["loss"][jb[2]]
+    assert np.array_equal(na, nb)
