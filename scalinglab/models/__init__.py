@@ -12,7 +12,9 @@ without installed metadata. :func:`get_model` loads a model once and checks it w
 """
 from __future__ import annotations
 
+import functools
 import importlib
+import sys
 from collections.abc import Mapping
 from importlib.metadata import entry_points
 from typing import Any, Iterator
@@ -37,10 +39,16 @@ _loaded: dict[str, Any] = {}
 
 def _registered() -> dict[str, str]:
     """name -> "module:attribute" for every registered model (built-ins first, then plug-ins)."""
+    return dict(_scan(tuple(sys.path)))
+
+
+@functools.lru_cache(maxsize=8)
+def _scan(path: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """The entry-point scan (~10 ms), once per sys.path (a plug-in installed on a new path is seen)."""
     out = dict(BUILTIN)
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         out.setdefault(ep.name, ep.value)
-    return out
+    return tuple(out.items())
 
 
 def model_names() -> list[str]:
