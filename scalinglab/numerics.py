@@ -24,7 +24,7 @@ from scipy.linalg import lapack as _lapack
 from scipy.optimize import elementwise as _elementwise
 
 __all__ = [
-    "power_sum", "sum_nodes", "solve_df", "root_in_log", "geometric_block_sums", "least_squares_floor", "StreamingQR",
+    "power_sum", "sum_nodes", "solve_df", "projection_error", "root_in_log", "geometric_block_sums", "least_squares_floor", "StreamingQR",
     "EXACT_SUM_MAX",
 ]
 
@@ -131,6 +131,21 @@ def solve_df(lam: np.ndarray, target, weights: np.ndarray | None = None) -> np.n
                                                                         "frtol": 0.0})
     out[live] = np.exp(res.x)
     return out
+
+
+def projection_error(lam: np.ndarray, power: np.ndarray, n: float, weights: np.ndarray | None = None,
+                     kappa: float | None = None) -> float:
+    r"""The deterministic-equivalent error of the best rank-n fit: :math:`\kappa\sum_k w_k p_k/(\lambda_k+\kappa)`.
+
+    κ solves :math:`\mathrm{df}(\kappa) = n` (:func:`solve_df`; pass ``kappa`` if known), ``power`` is the
+    target power per mode :math:`p_k = \lambda_k w^{*2}_k`. The same number is PLRF's floor F0
+    (:math:`\sum_j \lambda_j b_j^2/(1+\tau\lambda_j)`, τ = 1/κ), BAP's late-time projection error and LIN's
+    ridge-equivalent E Approx (:math:`\kappa T_1`). Exact 0 when n ≥ Σw (κ = 0).
+    """
+    lam = np.asarray(lam, dtype=np.float64)
+    w = np.ones_like(lam) if weights is None else np.asarray(weights, dtype=np.float64)
+    k = float(solve_df(lam, float(n), weights=w)) if kappa is None else float(kappa)
+    return float(k * np.sum(w * np.asarray(power, dtype=np.float64) / (lam + k)))
 
 
 def root_in_log(fun, lo, hi, args: tuple = ()) -> np.ndarray:

@@ -32,7 +32,7 @@ import math
 
 import numpy as np
 
-from scalinglab.numerics import root_in_log, solve_df
+from scalinglab.numerics import projection_error, root_in_log, solve_df
 
 from ..spectra import powerlaw_eigenvalues, powerlaw_target
 
@@ -403,7 +403,7 @@ def late_time(
     E1 = kap**2 * float(np.sum(lw / den**2))
     E2 = kap * float(np.sum(lam * lw / den**2))
     df2 = float(np.sum(lam**2 / den**2))
-    Eproj = kap * float(np.sum(lw / den))
+    Eproj = projection_error(lam, lw, nmin, kappa=kap)
     if math.isinf(N):
         L = E1 / (1.0 - df2 / P)
     elif math.isinf(P):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scalinglab.numerics import root_in_log, solve_df
+from scalinglab.numerics import projection_error, root_in_log, solve_df
 
 from .core import Spectrum, n_phases
 
@@ -90,9 +90,7 @@ def rf_ridge_risk(
 
 def rf_approx(spec: Spectrum, N: int) -> float:
     """DE of E Approx (head part): kappa_N T_1(kappa_N) with df_1(kappa_N) = N (P -> inf, ridge -> 0)."""
-    k = _kappa_df(spec.lam, np.array([float(N)]))
-    T1 = float(np.sum(spec.w_sd**2 * spec.lam / (spec.lam + k[0])))
-    return float(k[0] * T1)
+    return projection_error(spec.lam, spec.w_sd**2 * spec.lam, float(N))
 
 
 def de_curves(

@@ -63,7 +63,7 @@ from scipy.optimize import brentq
 from scipy.special import gamma as _gamma_fn
 
 from scalinglab.errors import DomainError, SpecError
-from scalinglab.numerics import geometric_block_sums, power_sum, solve_df, sum_nodes
+from scalinglab.numerics import geometric_block_sums, power_sum, projection_error, solve_df, sum_nodes
 
 from ..base import Curves, Point
 from .params import ambient_dim
@@ -219,7 +219,7 @@ def de_spectrum(alpha: float, beta: float, N: float, v: int, *, gamma: float | N
     d = float(N)
     S = _Sums(alpha, beta, v)
     tau = _solve_tau(S, d)
-    F0 = float(S.wlb @ (1.0 / (1.0 + tau * S.lam)))
+    F0 = projection_error(S.lam, S.wlb / S.w, d, weights=S.w, kappa=1.0 / tau)
     # Left edge: critical point of z(u) on (-inf, -tau); right edge: on (0, 1/lam_1).
     lo = -2.0 * tau
     while S.crit(lo, d) < 0:
@@ -482,8 +482,8 @@ def de_loss(alpha: float, beta: float, N: np.ndarray, t: np.ndarray, params, *,
 
 
 def _f0(S: _Sums, d: float) -> float:
-    tau = _solve_tau(S, d)
-    return float(S.wlb @ (1.0 / (1.0 + tau * S.lam)))
+    """F0 = sum_j lambda_j b_j^2/(1 + tau lambda_j) (:func:`scalinglab.numerics.projection_error`)."""
+    return projection_error(S.lam, S.wlb / S.w, d, weights=S.w)
 
 
 def asymptotic_terms(alpha: float, beta: float, N: float, r: np.ndarray, params) -> dict[str, np.ndarray]:
