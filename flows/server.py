@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from typing import Iterator
+from typing import Callable, Iterator
 
 __all__ = ["prefect_api", "quiet_defaults"]
 
@@ -31,6 +31,13 @@ def quiet_defaults(logging_level: str = "WARNING") -> None:
         "RAY_DEDUP_LOGS": "0",
     }.items():
         os.environ.setdefault(key, value)
+    # Ray 2.60 turns token authentication on for a new local cluster (its secure default, kept)
+    # and says so on every start ("Token authentication is enabled…", "Generated new
+    # authentication token…"): keep those notices out of a run's output, errors still show.
+    # RAY_AUTH_MODE set by the user is honoured as is.
+    import logging
+
+    logging.getLogger("ray._private.authentication").setLevel(logging.ERROR)
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
@@ -47,9 +54,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_local_server(timeout: float = 90.0) -> tuple[subprocess.Popen, str]:
-    """Start a local Prefect API server that dies with this process; return (process, API URL)."""
-    import httpx
+def launch_local_server() -> tuple[subprocess.Popen, str]:
+    """Start a local Prefect API server that dies with this process; return (process, API URL)
+    at once, without waiting for it to answer (see :func:`wait_until_healthy`)."""
     import prefect
 
     port = _free_port()
@@ -62,7 +69,13 @@ def start_local_server(timeout: float = 90.0) -> tuple[subprocess.Popen, str]:
         env=env, preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
-    url = f"http://127.0.0.1:{port}/api"
+    return proc, f"http://127.0.0.1:{port}/api"
+
+
+def wait_until_healthy(proc: subprocess.Popen, url: str, timeout: float = 90.0) -> None:
+    """Block until the server at ``url`` answers ``/health`` (or raise, stopping it)."""
+    import httpx
+
     deadline = time.monotonic() + timeout
     with httpx.Client() as client:
         while True:
@@ -71,13 +84,20 @@ def start_local_server(timeout: float = 90.0) -> tuple[subprocess.Popen, str]:
                 raise RuntimeError(f"the local Prefect server exited with code {proc.returncode}: {err}")
             try:
                 if client.get(f"{url}/health", timeout=2).status_code == 200:
-                    return proc, url
+                    return
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
                 stop_server(proc)
                 raise RuntimeError(f"the local Prefect server did not answer within {timeout:.0f} s")
-            time.sleep(0.2)
+            time.sleep(0.1)
+
+
+def start_local_server(timeout: float = 90.0) -> tuple[subprocess.Popen, str]:
+    """Start a local Prefect API server that dies with this process; return (process, API URL)."""
+    proc, url = launch_local_server()
+    wait_until_healthy(proc, url, timeout)
+    return proc, url
 
 
 def stop_server(proc: subprocess.Popen) -> None:
@@ -90,13 +110,26 @@ def stop_server(proc: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def prefect_api(timeout: float = 90.0) -> Iterator[str]:
-    """Yield the API URL every process of this sweep reports to (starting a local server if needed)."""
+def prefect_api(timeout: float = 90.0, while_starting: Callable[[], None] | None = None) -> Iterator[str]:
+    """Yield the API URL every process of this sweep reports to (starting a local server if needed).
+
+    ``while_starting`` runs while the server boots (e.g. Ray's start-up), so the two fixed
+    costs of a run overlap instead of adding up; it runs once in every case.
+    """
     url = os.environ.get("PREFECT_API_URL")
     if url:
+        if while_starting:
+            while_starting()
         yield url
         return
-    proc, url = start_local_server(timeout)
+    proc, url = launch_local_server()
+    try:
+        if while_starting:
+            while_starting()
+        wait_until_healthy(proc, url, timeout)
+    except BaseException:
+        stop_server(proc)
+        raise
     os.environ["PREFECT_API_URL"] = url
     try:
         from prefect.settings import PREFECT_API_URL, temporary_settings

@@ -1,26 +1,48 @@
-"""Prefect flows ``sweep`` and ``resume``: submit every pending block to Ray, report progress.
+"""Prefect flow ``sweep``: one flow run and one dispatch task per sweep, however many blocks.
 
-The flow only orchestrates (STYLE.md §13): it reads the cube's stored spec, submits one
-:func:`tasks.blocks.run_block` per pending block, and reads each future's final state, so one
-failed block never stops the rest. All numbers are written by the tasks themselves.
+The flow only orchestrates (STYLE.md §13). It reads the cube's stored spec and hands the
+pending blocks to :func:`tasks.dispatch.dispatch_blocks`, which feeds them to Ray in
+batches with bounded blocks in flight; workers run plain Ray remote functions that write
+the cube themselves. Prefect's cost is therefore one task run per sweep (not one per
+block), and Prefect still shows the sweep: the flow run, its ``dispatch-blocks`` task, a
+live progress artifact (``sweep-progress``) and a closing markdown summary. The driver also
+publishes its counts, rate and ETA to ``_meta/progress.json`` for ``scalinglab status``.
 """
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
 from typing import Any
 
-from prefect import flow, get_run_logger
-from prefect.futures import as_completed
+from prefect import flow, get_run_logger, task
 
 import storage
-from tasks.blocks import run_block
 
-__all__ = ["sweep_flow", "ray_runner", "run_sweep", "open_or_create", "check_code_version", "execute"]
+__all__ = ["sweep_flow", "ray_runner", "run_sweep", "open_or_create", "check_code_version", "execute",
+           "connect_ray", "STOP", "Interrupted"]
+
+#: Set to ask a running dispatch to stop after the blocks in flight (SIGINT sets it).
+STOP = threading.Event()
+#: Seconds between updates of the Prefect progress artifact and of ``_meta/progress.json``.
+PUBLISH_EVERY = 2.0
+
+
+class Interrupted(Exception):
+    """The sweep was stopped by the user (SIGINT); finished blocks are kept."""
+
+    def __init__(self, summary: dict[str, Any]) -> None:
+        super().__init__("interrupted")
+        self.summary = summary
+
+
+def _worker_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k.startswith(("AWS_", "SCALINGLAB_"))}
 
 
 def ray_runner(ray_address: str | None = None, num_cpus: int | None = None):
-    """A RayTaskRunner: a new local Ray (default) or an existing cluster at ``ray_address``.
+    """A RayTaskRunner (for the analyze flow): a new local Ray or an existing cluster.
 
     Workers get PREFECT_API_URL through the runtime env, so every task reports to one API.
     """
@@ -35,44 +57,100 @@ def ray_runner(ray_address: str | None = None, num_cpus: int | None = None):
     return RayTaskRunner(init_kwargs=init)
 
 
-@flow(name="sweep", validate_parameters=False)
-def sweep_flow(store: str, block_ids: list[int], show_progress: bool = False) -> dict[str, Any]:
-    """Compute the given blocks of the cube at ``store`` (its stored spec decides the numbers)."""
-    from prefect_ray.context import remote_options
+def connect_ray(ray_address: str | None = None, num_cpus: int | None = None) -> bool:
+    """Start a local Ray (default) or join the cluster at ``ray_address``; reuse one already
+    connected. Returns whether this call connected (and so should disconnect)."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    kwargs: dict[str, Any] = {"log_to_driver": False}
+    if ray_address:  # remote workers do not share this process's environment
+        kwargs.update(address=ray_address, runtime_env={"env_vars": _worker_env()})
+    else:  # local workers inherit it (fault-injection hooks, credentials)
+        kwargs.update(address="local", num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False,
+                      object_store_memory=200 * 2**20)
+    ray.init(**kwargs)
+    return True
+
+
+class _Publisher:
+    """Progress for people: a rich bar (CLI), the Prefect artifact, ``_meta/progress.json``."""
+
+    def __init__(self, store: str, storage_options, total: int, show_bar: bool) -> None:
+        from prefect.artifacts import create_progress_artifact
+
+        self.store, self.storage_options, self.total = store, storage_options, total
+        self.artifact = create_progress_artifact(progress=0.0, key="sweep-progress",
+                                                 description=f"blocks of {store}: 0 of {total} finished")
+        self.last_publish = 0.0
+        self.bar = _Bar(total) if show_bar else None
+
+    def __call__(self, tally) -> None:
+        if self.bar:
+            self.bar.update(tally)
+        now = time.perf_counter()
+        if now - self.last_publish < PUBLISH_EVERY and tally.pending:
+            return
+        self.last_publish = now
+        from prefect.artifacts import update_progress_artifact
+
+        info = tally.as_dict()
+        update_progress_artifact(self.artifact, progress=100.0 * tally.finished / max(tally.total, 1),
+                                 description=(f"done {tally.done}, failed {tally.failed}, pending {tally.pending}; "
+                                              f"{info['rate_blocks_per_s']} blocks/s, ETA {info['eta_s']} s"))
+        storage.write_progress(self.store, {**info, "pid": os.getpid()}, self.storage_options)
+
+    def close(self) -> None:
+        if self.bar:
+            self.bar.close()
+        storage.clear_progress(self.store, self.storage_options)
+
+
+@task(name="dispatch-blocks", cache_policy=None, persist_result=False)
+def dispatch_task(store: str, block_ids: list[int], show_progress: bool) -> dict[str, Any]:
+    """Feed ``block_ids`` to Ray (tasks/dispatch.py) and publish progress while they run."""
+    from tasks.dispatch import dispatch_blocks
 
     spec = storage.read_spec(store)
-    spec_json = spec.to_json()
+    opts = spec.storage_options or None
     logger = get_run_logger()
-    logger.info("sweep %s: %d blocks to run", store, len(block_ids))
-    started = time.perf_counter()
-    with remote_options(num_cpus=1, max_retries=3):
-        futures = [run_block.submit(spec_json, store, b) for b in block_ids]
-    done = failed = 0
-    block_seconds = 0.0
-    failures: list[dict[str, Any]] = []
-    progress = _Progress(len(futures)) if show_progress else None
-    for fut in as_completed(futures):
-        try:
-            res = fut.result()
-        except Exception as err:  # crashed past its retries (lost worker, I/O error): record it, keep going
-            res = {"status": "failed", "error": f"task crashed: {type(err).__name__}: {err}"}
-            logger.error(res["error"])
-        block_seconds += float(res.get("seconds", 0.0))
-        if res["status"] == "done":
-            done += 1
-        else:
-            failed += 1
-            failures.append(res)
-        if progress:
-            progress.update(done, failed)
-    if progress:
-        progress.close()
-    return {"store": store, "submitted": len(block_ids), "done": done, "failed": failed,
-            "wall_seconds": time.perf_counter() - started, "block_seconds": block_seconds, "failures": failures}
+    publisher = _Publisher(store, opts, len(block_ids), show_progress)
+    try:
+        return dispatch_blocks(spec, store, block_ids, on_progress=publisher, stop=STOP.is_set, log=logger.error)
+    finally:
+        publisher.close()
 
 
-class _Progress:
-    """A live bar: done / failed / pending and ETA (rich)."""
+@flow(name="sweep", validate_parameters=False)
+def sweep_flow(store: str, block_ids: list[int] | None = None, show_progress: bool = False,
+               only_failed: bool = False) -> dict[str, Any]:
+    """Compute the pending (or given) blocks of the cube at ``store``; its stored spec decides the numbers.
+
+    ``block_ids=None`` means every pending and failed block (only the failed ones with
+    ``only_failed``), read from the cube here, so a 10^5-block sweep does not travel as a
+    flow parameter.
+    """
+    from prefect.artifacts import create_markdown_artifact
+
+    if block_ids is None:
+        spec = storage.read_spec(store)
+        block_ids = [b.id for b in storage.pending_blocks(spec, store, only_failed=only_failed,
+                                                          storage_options=spec.storage_options or None)]
+    get_run_logger().info("sweep %s: %d blocks to run", store, len(block_ids))
+    from prefect.runtime import flow_run
+
+    result = dispatch_task(store, block_ids, show_progress)
+    result["flow_run_id"] = str(flow_run.id)
+    create_markdown_artifact(key="sweep-summary", description=f"sweep of {store}", markdown=(
+        f"| blocks | done | failed | batches | workers | wall s | block s |\n|---|---|---|---|---|---|---|\n"
+        f"| {result['submitted']} | {result['done']} | {result['failed']} | {result['batches']} | "
+        f"{result['workers']} | {result['wall_seconds']:.1f} | {result['block_seconds']:.1f} |"))
+    return result
+
+
+class _Bar:
+    """A live bar: done / failed / pending, rate and ETA (rich)."""
 
     def __init__(self, total: int) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -84,19 +162,32 @@ class _Progress:
         self.task = self.bar.add_task("sweep", total=total, counts=f"done 0 failed 0 pending {total}")
         self.bar.start()
 
-    def update(self, done: int, failed: int) -> None:
-        pending = self.total - done - failed
-        self.bar.update(self.task, completed=done + failed, counts=f"done {done} failed {failed} pending {pending}")
+    def update(self, tally) -> None:
+        self.bar.update(self.task, completed=tally.finished,
+                        counts=f"done {tally.done} failed {tally.failed} pending {tally.pending} "
+                               f"({tally.rate:.1f}/s)")
 
     def close(self) -> None:
         self.bar.stop()
 
 
-def run_sweep(store: str, block_ids: list[int], *, ray_address: str | None = None, num_cpus: int | None = None,
-              show_progress: bool = False) -> dict[str, Any]:
-    """Run :func:`sweep_flow` on a RayTaskRunner (the flow's parameters are plain data)."""
-    runner = ray_runner(ray_address, num_cpus)
-    return sweep_flow.with_options(task_runner=runner)(store, block_ids, show_progress)
+def run_sweep(store: str, block_ids: list[int] | None = None, *, ray_address: str | None = None,
+              num_cpus: int | None = None, show_progress: bool = False, only_failed: bool = False) -> dict[str, Any]:
+    """Run :func:`sweep_flow` on Ray: the connected cluster, ``ray_address``, or a new local one.
+
+    Raises :class:`Interrupted` (with the partial summary) when :data:`STOP` was set.
+    """
+    import ray
+
+    started = connect_ray(ray_address, num_cpus)
+    try:
+        result = sweep_flow(store, block_ids, show_progress, only_failed)
+    finally:
+        if started:
+            ray.shutdown()
+    if result.get("interrupted"):
+        raise Interrupted(result)
+    return result
 
 
 def check_code_version(store: str, spec, force: bool) -> None:
@@ -116,47 +207,107 @@ def open_or_create(spec_path, store: str | None = None, *, force: bool = False):
     """Validate the spec; create its cube, or reopen it if it holds the same spec (and code).
 
     Returns (spec, store). A different spec on an existing cube is refused with the differences.
+    A half-made store (its creation was killed: no data) is made again, with a note on stderr.
     """
+    import sys
+
     from scalinglab.errors import SpecError
     from scalinglab.spec import load_spec
+    from storage.cube import cube_state
 
     spec = load_spec(spec_path)
     store = store or spec.store_path
     opts = spec.storage_options or None
-    if storage.cube_exists(store, opts):
-        stored = storage.read_spec(store, opts)
-        spec = load_spec(spec_path, chunks=stored.chunks)  # blocks are the cube's, whatever sizing is in force now
-        if stored.hash != spec.hash:
-            diff = "; ".join(storage.spec_difference(stored, spec)[:6])
-            raise SpecError("store", "spec", store, "the spec that created this cube",
-                            f"Differences: {diff}. Use a new store path for a different sweep")
-        check_code_version(store, spec, force)
-    else:
-        storage.create_cube(spec, store)
+    state = cube_state(store, opts)
+    if state == "foreign":
+        raise SpecError("store", "path", store, "a new path or a scalinglab cube",
+                        "It holds a Zarr group that scalinglab did not make: use a new store path")
+    if state != "complete":
+        # Create under the store's lock: one creator at a time, and a half-made store (a creation
+        # killed midway, holding no data) is made again here, never while another driver makes it.
+        with storage.CubeLock(store, opts) as lock:
+            if lock.recovered:
+                print(f"note: recovered a stale lock of pid {lock.recovered.get('pid')} on "
+                      f"{lock.recovered.get('host')} (started {lock.recovered.get('started')})", file=sys.stderr)
+            state = cube_state(store, opts)
+            if state == "half-made":
+                print(f"note: {store} is half-made (its creation was interrupted; it holds no data): "
+                      "creating it again", file=sys.stderr)
+            if state != "complete":
+                storage.create_cube(spec, store, replace_half_made=True)
+                return spec, store
+    stored = storage.read_spec(store, opts)
+    spec = load_spec(spec_path, chunks=stored.chunks)  # blocks are the cube's, whatever sizing is in force now
+    if stored.hash != spec.hash:
+        diff = "; ".join(storage.spec_difference(stored, spec)[:6])
+        raise SpecError("store", "spec", store, "the spec that created this cube",
+                        f"Differences: {diff}. Use a new store path for a different sweep")
+    check_code_version(store, spec, force)
     return spec, store
 
 
 def execute(store: str, spec, blocks: list, *, ray_address: str | None = None, num_cpus: int | None = None,
-            show_progress: bool = False, note=print) -> dict[str, Any] | None:
-    """Hold the store's lock, make sure one Prefect API serves the sweep, run the blocks."""
+            show_progress: bool = False, only_failed: bool = False, note=print) -> dict[str, Any] | None:
+    """Hold the store's lock, start Ray and one Prefect API (side by side), run the pending blocks.
+
+    A first SIGINT asks the dispatch to stop after the blocks in flight (:class:`Interrupted`
+    is raised with the partial summary); a second one ends the process at once. Either way
+    the cube keeps every finished block (status is written last) and ``resume`` goes on.
+    """
+    from flows.reaper import TOKEN_ENV, start_reaper
     from flows.server import prefect_api
 
     if not blocks:
         return None
-    from flows.reaper import TOKEN_ENV, start_reaper
-
     previous = os.environ.get(TOKEN_ENV)
     token = start_reaper() if not ray_address else None
+    STOP.clear()
+    restore = _install_sigint(store)
+    started_ray = False
     try:
         with storage.CubeLock(store, spec.storage_options or None, reaper_token=token) as lock:
             if lock.recovered:
                 note(f"note: recovered a stale lock of pid {lock.recovered.get('pid')} on "
                      f"{lock.recovered.get('host')} (started {lock.recovered.get('started')})")
-            with prefect_api():
-                return run_sweep(store, [b.id for b in blocks], ray_address=ray_address, num_cpus=num_cpus,
-                                 show_progress=show_progress)
+
+            def start_ray() -> None:  # while the Prefect server boots
+                nonlocal started_ray
+                started_ray = connect_ray(ray_address, num_cpus)
+
+            entered = time.perf_counter()
+            with prefect_api(while_starting=start_ray):
+                ready = time.perf_counter()
+                result = run_sweep(store, None, ray_address=ray_address, num_cpus=num_cpus,
+                                   show_progress=show_progress, only_failed=only_failed)
+                result["startup_seconds"] = ready - entered  # Ray and the Prefect server, side by side
+                result["flow_seconds"] = time.perf_counter() - ready
+                return result
     finally:  # processes started from here on are not this sweep's
+        if started_ray:
+            import ray
+
+            ray.shutdown()
+        restore()
         if previous is None:
             os.environ.pop(TOKEN_ENV, None)
         else:
             os.environ[TOKEN_ENV] = previous
+
+
+def _install_sigint(store: str):
+    """First SIGINT: set :data:`STOP`. Second: one line on stderr and exit 130 at once."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum, frame) -> None:
+        if STOP.is_set():
+            import sys
+
+            sys.stderr.write(f"interrupted again: stopped at once; finished blocks are kept: "
+                             f"`scalinglab resume {store}`\n")
+            sys.stderr.flush()
+            os._exit(130)
+        STOP.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    return lambda: signal.signal(signal.SIGINT, previous)

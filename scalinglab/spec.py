@@ -43,6 +43,15 @@ METHODS = ("theory", "simulation")
 #: A block is sized to hold at least this much estimated work (stack.md §2: Prefect costs
 #: 150–300 ms per task on Ray, so a block must be worth >= 1 s).
 TARGET_BLOCK_SECONDS = 2.0
+#: ... and its largest chunk at least this many bytes where the grid allows (issue 11:
+#: a 10^6-unit cube in thousands of ~1 MiB objects, not millions of small files).
+TARGET_BLOCK_BYTES = 2**20
+#: Fixed cost of a `scalinglab run` on one machine: imports, Ray and the Prefect server
+#: started side by side, flow-run bookkeeping and shutdown (bench/resume.py measures it).
+STARTUP_SECONDS = 12.0
+#: Orchestration and storage cost per block beyond its compute (bench/dispatch.py).
+BLOCK_OVERHEAD_SECONDS = 0.01
+MIN_BLOCKS_FOR_BYTES = 256
 MAX_POINTS = 10_000_000
 
 
@@ -57,6 +66,19 @@ AxisValue = Union[float, int, str]
 AxisSpec = Union[list[AxisValue], _Range]
 
 
+_RANGE_FORMS = "a list of values, {geomspace=[a,b], num=k} or {linspace=[a,b], num=k}"
+
+
+def _suggest(key: str, known: list[str] | tuple[str, ...]) -> str:
+    """`` (did you mean 'num'?)`` for the nearest known key, else the known keys."""
+    import difflib
+
+    near = difflib.get_close_matches(key, list(known), n=1, cutoff=0.5)
+    if near:
+        return f"did you mean {near[0]!r}?"
+    return f"known: {', '.join(known)}"
+
+
 class GridSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     alpha: AxisSpec
@@ -64,6 +86,26 @@ class GridSpec(BaseModel):
     N: AxisSpec
     P: AxisSpec = Field(default_factory=lambda: ["inf"])
     t: AxisSpec
+
+    @field_validator("alpha", "beta", "N", "P", "t", mode="before")
+    @classmethod
+    def _axis_form(cls, v: Any) -> Any:
+        """Name what is wrong with a range table (an unknown key such as ``n``, a missing ``num``)
+        before pydantic tries the list form and reports "a valid list"."""
+        if isinstance(v, dict):
+            keys = list(_Range.model_fields)
+            for k in v:
+                if k not in keys:
+                    raise ValueError(f"{_RANGE_FORMS}; {k!r} is not a range key ({_suggest(k, keys)})")
+            if "num" not in v:
+                raise ValueError(f"{_RANGE_FORMS}; the range has no num (how many values)")
+        elif not isinstance(v, (list, tuple)):
+            raise ValueError(f"{_RANGE_FORMS} (a single value is written [x])")
+        else:
+            for x in v:
+                if isinstance(x, bool) or not isinstance(x, (int, float, str)):
+                    raise ValueError(f"numbers or \"inf\" in the list, not {x!r}")
+        return v
 
 
 class StoreSpec(BaseModel):
@@ -125,6 +167,11 @@ def _expand(name: str, axis: Any) -> np.ndarray:
             else:
                 values.append(float(x))
         values = np.asarray(values, dtype=np.float64)
+        seen = set()
+        for x in values:  # a repeated value is a typo or a copy-paste, never what was meant
+            if x in seen:
+                raise SpecError("spec.grid", name, list(axis), f"distinct values ({_fmt_value(x)} appears twice)")
+            seen.add(x)
     if values.size == 0:
         raise SpecError("spec.grid", name, [], "a non-empty list of values")
     if np.any(np.isnan(values)):
@@ -132,8 +179,19 @@ def _expand(name: str, axis: Any) -> np.ndarray:
     return values
 
 
-def _integer_axis(name: str, values: np.ndarray, allow_inf: bool) -> np.ndarray:
+def _fmt_value(x: float) -> str:
+    return "inf" if math.isinf(x) else (str(int(x)) if float(x).is_integer() else repr(float(x)))
+
+
+def _integer_axis(name: str, values: np.ndarray, allow_inf: bool, exact: bool = False) -> np.ndarray:
+    """An integer axis (N, P, t): a range's values are rounded (and repeats dropped); a list's
+    values must be integers already (``exact``), never silently rounded."""
     finite = np.isfinite(values)
+    if exact:
+        frac = values[finite & (values != np.round(values))]
+        if frac.size:
+            raise SpecError("spec.grid", name, float(frac[0]), "integers (a count)",
+                            f"Write {max(1, int(np.round(frac[0])))} or use a range, whose values are rounded")
     if np.any(values[finite] < 1) or np.any(values <= 0):
         bad = values[values < 1][0] if np.any(values < 1) else values[0]
         raise SpecError("spec.grid", name, float(bad), "positive values (integers >= 1)")
@@ -231,14 +289,26 @@ class SweepSpec:
     def n_units(self) -> int:
         return int(np.prod(self.grid_shape))
 
+    @property
+    def block_counts(self) -> tuple[int, int, int, int]:
+        """Number of blocks along (alpha, beta, N, P)."""
+        return tuple(math.ceil(n / c) for n, c in zip(self.grid_shape, self.chunks))  # type: ignore[return-value]
+
+    @property
+    def n_blocks(self) -> int:
+        return int(np.prod(self.block_counts))
+
+    def block(self, block_id: int) -> Block:
+        """Block ``block_id`` (chunk order, C order over the block counts), in O(1)."""
+        if not 0 <= block_id < self.n_blocks:
+            raise IndexError(f"block {block_id} outside 0..{self.n_blocks - 1}")
+        idx = np.unravel_index(block_id, self.block_counts)
+        slices = tuple(slice(int(i) * c, min((int(i) + 1) * c, n)) for i, c, n in zip(idx, self.chunks, self.grid_shape))
+        return Block(id=int(block_id), index=tuple(int(i) for i in idx), slices=slices)  # type: ignore[arg-type]
+
     def blocks(self) -> list[Block]:
         """All blocks, in chunk order."""
-        counts = [math.ceil(n / c) for n, c in zip(self.grid_shape, self.chunks)]
-        out: list[Block] = []
-        for idx in np.ndindex(*counts):
-            slices = tuple(slice(i * c, min((i + 1) * c, n)) for i, c, n in zip(idx, self.chunks, self.grid_shape))
-            out.append(Block(id=len(out), index=tuple(int(i) for i in idx), slices=slices))  # type: ignore[arg-type]
-        return out
+        return [self.block(i) for i in range(self.n_blocks)]
 
     def point(self, ia: int, ib: int, ip: int) -> Point:
         return Point(float(self.alpha[ia]), float(self.beta[ib]), float(self.P[ip]), self.N, self.t, self.params)
@@ -336,6 +406,41 @@ class SweepSpec:
         return float(sum(self.cell_cost(ia, ib, ip) for ia in range(self.alpha.size)
                          for ib in range(self.beta.size) for ip in range(self.P.size)))
 
+    def block_costs(self) -> np.ndarray:
+        """Estimated seconds of every block (chunk order), from the model's cost per cell."""
+        cells = np.array([[self.cell_cost(ia, ib, ip) for ip in range(self.P.size)]
+                          for ia in range(self.alpha.size) for ib in range(self.beta.size)])
+        cells = cells.reshape(self.alpha.size, self.beta.size, 1, self.P.size)
+        ca, cb, _, cp = self.chunks
+        na, nb, nn, npp = self.block_counts
+        out = np.zeros((na, nb, nn, npp))
+        for i in range(na):
+            for j in range(nb):
+                for k in range(npp):
+                    out[i, j, :, k] = cells[i * ca:(i + 1) * ca, j * cb:(j + 1) * cb, 0, k * cp:(k + 1) * cp].sum()
+        return out.ravel()
+
+    def estimate_wall_seconds(self, workers: int, block_ids: "list[int] | None" = None) -> dict[str, float]:
+        """Expected wall time of ``scalinglab run`` on ``workers`` CPUs, with its parts.
+
+        startup: :data:`STARTUP_SECONDS` (Ray and the Prefect server side by side, imports,
+        flow bookkeeping; measured by bench/resume.py); compute: the blocks scheduled in
+        dispatch order on ``workers`` (greedy list scheduling: each block goes to the first
+        free worker) plus :data:`BLOCK_OVERHEAD_SECONDS` per block (record, writes; measured
+        by bench/dispatch.py). Checked against measured runs by bench/estimates.py.
+        """
+        import heapq
+
+        costs = self.block_costs()
+        if block_ids is not None:
+            costs = costs[np.asarray(block_ids, dtype=np.int64)]
+        free = [0.0] * max(1, min(int(workers), max(1, costs.size)))
+        for c in costs:
+            heapq.heappush(free, heapq.heappop(free) + float(c) + BLOCK_OVERHEAD_SECONDS)
+        compute = max(free) if costs.size else 0.0
+        return {"startup_s": STARTUP_SECONDS, "compute_s": compute, "total_s": STARTUP_SECONDS + compute,
+                "core_s": float(costs.sum())}
+
 
 def _num(x: float) -> Any:
     """A grid value as canonical JSON: "inf", an int when integral, else the float."""
@@ -355,8 +460,17 @@ def _known_keys(loc: list[str], params_keys: list[str] | None) -> list[str]:
     return list(model.model_fields) if model is not None else []
 
 
-def _format_validation_error(err: ValidationError) -> SpecError:
-    e = err.errors()[0]
+def _format_validation_error(err: ValidationError, params_keys: list[str] | None = None) -> SpecError:
+    errors = err.errors()
+    # a misspelt key gives both "extra" (the typo) and "missing" (the right key): name the typo
+    e = next((x for x in errors if x["type"] == "extra_forbidden"), errors[0])
+    inner = (e.get("ctx") or {}).get("error")
+    if isinstance(inner, SpecError):  # a validator's own one-line message: keep it, not nested in another
+        if "extra inputs" in inner.expected.lower() and params_keys is not None:
+            key = str(inner.field).split(".")[-1]
+            return SpecError("spec", key, inner.value, f"a known key ({_suggest(key, params_keys)})",
+                             "`scalinglab params MODEL` lists a model's params")
+        return inner
     loc = [str(x) for x in e["loc"] if not str(x).startswith(("list[", "_Range", "function-"))]
     # Drop pydantic's union-branch names (e.g. 'float', 'int', 'str') from the location.
     loc = [x for x in loc if x not in ("float", "int", "str", "list", "constrained-str")]
@@ -366,7 +480,10 @@ def _format_validation_error(err: ValidationError) -> SpecError:
         where, field = "spec." + ".".join(loc[:-1]), loc[-1]
     msg = e["msg"]
     if e["type"] == "extra_forbidden":
-        return SpecError(where, field, e.get("input"), "no such key; check the spelling against the documented spec")
+        known = _known_keys(loc[:-1], params_keys)
+        hint = _suggest(loc[-1], known) if known else ""
+        return SpecError(where, field, e.get("input"), f"a known key ({hint})" if hint else "a known key",
+                         "`scalinglab params MODEL` lists a model's params" if params_keys is not None else "")
     if e["type"] == "missing":
         return SpecError(where, field, None, "a value (this key is required)")
     expected = msg.removeprefix("Value error, ").removeprefix("Input should be ")
@@ -384,16 +501,41 @@ def block_seconds() -> float:
                         "a number of seconds >= 0") from None
 
 
+def block_bytes() -> int:
+    """Target size of a block's largest chunk: ``SCALINGLAB_BLOCK_BYTES`` or :data:`TARGET_BLOCK_BYTES`."""
+    import os
+
+    try:
+        return max(0, int(float(os.environ.get("SCALINGLAB_BLOCK_BYTES", TARGET_BLOCK_BYTES))))
+    except ValueError:
+        raise SpecError("env", "SCALINGLAB_BLOCK_BYTES", os.environ["SCALINGLAB_BLOCK_BYTES"],
+                        "a number of bytes >= 0") from None
+
+
+def _cell_bytes(spec: SweepSpec) -> int:
+    """Bytes of one (alpha, beta, P) cell in the largest variable (all N, seeds, t; float64)."""
+    per_seed = spec.seeds if "simulation" in spec.methods else 1
+    return int(spec.N.size * spec.t.size * 8 * per_seed)
+
+
 def _choose_chunks(spec: SweepSpec) -> tuple[int, int, int, int]:
-    """Block shape: one (alpha, P) row, whole N, and as many beta values as make >= target s."""
+    """Block shape: whole N; then beta, alpha and P filled in that order up to the cells a
+    block needs to hold both :func:`block_seconds` of estimated work and a largest chunk of
+    :func:`block_bytes` (so a big sweep is ~1 MiB objects, not millions of tiny files).
+
+    The size rule never leaves fewer than :data:`MIN_BLOCKS_FOR_BYTES` blocks: on a small
+    grid, parallelism matters more than file count.
+    """
     probe = SweepSpec(**{**spec.__dict__, "chunks": (1, 1, spec.N.size, 1)})
     per_cell = max(probe.cell_cost(), 1e-6)
-    target = block_seconds()
-    nb = int(min(spec.beta.size, max(1, math.ceil(target / per_cell))))
-    na = 1
-    if nb == spec.beta.size:
-        na = int(min(spec.alpha.size, max(1, math.ceil(target / (per_cell * nb)))))
-    return (na, nb, spec.N.size, 1)
+    n_cells = spec.alpha.size * spec.beta.size * spec.P.size
+    cells_time = math.ceil(block_seconds() / per_cell)
+    cells_bytes = min(math.ceil(block_bytes() / _cell_bytes(spec)), max(1, n_cells // MIN_BLOCKS_FOR_BYTES))
+    cells = int(max(1, cells_time, cells_bytes))
+    nb = min(spec.beta.size, cells)
+    na = min(spec.alpha.size, max(1, cells // nb)) if nb == spec.beta.size else 1
+    n_p = min(spec.P.size, max(1, cells // (nb * na))) if na == spec.alpha.size else 1
+    return (int(na), int(nb), int(spec.N.size), int(n_p))
 
 
 def parse_spec(data: dict[str, Any], *, chunks: tuple[int, int, int, int] | None = None) -> SweepSpec:
@@ -404,10 +546,10 @@ def parse_spec(data: dict[str, Any], *, chunks: tuple[int, int, int, int] | None
         raise _format_validation_error(err) from None
     model = get_model(raw.model)
     try:
-        params = model.Params.model_validate(raw.params)
+        params = model.Params.model_validate(raw.params, strict=True)  # batch = "1" is a string, not 1
     except ValidationError as err:
-        e = _format_validation_error(err)
-        raise SpecError("spec.params", e.field, e.value, e.expected) from None
+        e = _format_validation_error(err, params_keys=list(model.Params.model_fields))
+        raise SpecError("spec.params", e.field, e.value, e.expected, e.fix) from None
     g = raw.grid
     alpha = _expand("alpha", g.alpha)
     beta = _expand("beta", g.beta)
@@ -416,9 +558,9 @@ def parse_spec(data: dict[str, Any], *, chunks: tuple[int, int, int, int] | None
     if not np.all(np.isfinite(beta)):
         raise SpecError("spec.grid", "beta", "inf", "finite numbers")
     alpha, beta = np.unique(alpha), np.unique(beta)
-    N = _integer_axis("N", _expand("N", g.N), allow_inf=True)
-    P = _integer_axis("P", _expand("P", g.P), allow_inf=True)
-    t = _integer_axis("t", _expand("t", g.t), allow_inf=False)
+    N = _integer_axis("N", _expand("N", g.N), allow_inf=True, exact=not isinstance(g.N, _Range))
+    P = _integer_axis("P", _expand("P", g.P), allow_inf=True, exact=not isinstance(g.P, _Range))
+    t = _integer_axis("t", _expand("t", g.t), allow_inf=False, exact=not isinstance(g.t, _Range))
     if N.size * alpha.size * beta.size * P.size * t.size * (raw.seeds if "simulation" in raw.methods else 1) > MAX_POINTS * 10:
         raise SpecError("spec", "grid", "too large", f"at most {MAX_POINTS * 10:.0e} stored values")
     params = model.resolve_params(params, alpha=alpha, beta=beta, N=N, P=P, t=t)

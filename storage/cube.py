@@ -25,13 +25,14 @@ from scalinglab.compute import BlockResult
 from scalinglab.errors import SpecError
 from scalinglab.spec import Block, SweepSpec, spec_from_json
 
+from .killpoints import kill_point
 from .paths import filesystem, join
 
 __all__ = [
     "PENDING", "DONE", "FAILED", "STATUS_NAMES",
     "create_cube", "open_cube", "open_group", "read_spec", "write_block", "set_status",
     "block_status", "pending_blocks", "status_counts", "cube_exists", "spec_difference",
-    "verify_blocks", "code_version",
+    "verify_blocks", "code_version", "cube_state", "half_made_error", "not_a_cube_error", "HALF_MADE", "CubeWriter", "finish_layout",
 ]
 
 PENDING, DONE, FAILED = 0, 1, 2
@@ -131,18 +132,121 @@ def _template(spec: SweepSpec):
     return xr.Dataset(data, coords=coords, attrs=attrs), encoding
 
 
-def cube_exists(path: str, storage_options: dict[str, Any] | None = None) -> bool:
+#: Group attribute that marks a cube whose creation has not finished (written first, dropped last).
+HALF_MADE = "scalinglab_creating"
+
+
+def cube_state(path: str, storage_options: dict[str, Any] | None = None) -> str:
+    """``"complete"``: a cube. ``"half-made"``: its creation was interrupted (it holds no data;
+    ``create_cube(..., replace_half_made=True)`` makes it again). ``"absent"``: no Zarr group
+    there. ``"foreign"``: a Zarr group that is not a scalinglab cube."""
     fs, root = filesystem(path, storage_options)
-    return fs.exists(join(root, "zarr.json"))
+    try:
+        raw = fs.cat_file(join(root, "zarr.json"))
+    except FileNotFoundError:
+        return "absent"
+    try:
+        attrs = json.loads(raw).get("attributes") or {}
+    except (ValueError, AttributeError):
+        return "foreign"
+    if HALF_MADE in attrs:
+        return "half-made"
+    return "complete" if "spec_hash" in attrs else "foreign"
 
 
-def create_cube(spec: SweepSpec, path: str | None = None) -> str:
-    """Write an empty cube (metadata only: all-NaN chunks are never stored)."""
+def cube_exists(path: str, storage_options: dict[str, Any] | None = None) -> bool:
+    """A complete cube is at ``path`` (not a half-made one: see :func:`cube_state`)."""
+    return cube_state(path, storage_options) == "complete"
+
+
+def half_made_error(path: str) -> SpecError:
+    """The one-line refusal for a store whose creation was interrupted."""
+    return SpecError("store", "STORE", path, "a complete cube; this one is half-made (its creation was "
+                     "interrupted before any data was written)",
+                     "Run `scalinglab run SPEC` again: it re-creates the cube and computes every block")
+
+
+def not_a_cube_error(path: str, storage_options: dict[str, Any] | None = None) -> SpecError:
+    """Why ``path`` is not a cube, in one line (a half-made one says how to recover)."""
+    if cube_state(path, storage_options) == "half-made":
+        return half_made_error(path)
+    return SpecError("cli", "STORE", path, "a scalinglab cube (a Zarr v3 group made by `scalinglab run`)")
+
+
+def create_cube(spec: SweepSpec, path: str | None = None, *, replace_half_made: bool = False) -> str:
+    """Write an empty cube (metadata only: all-NaN chunks are never stored).
+
+    Safe against a kill at any point: the group is written first, marked half-made
+    (:data:`HALF_MADE`); then each array; then the layout (``_meta``, consolidated metadata);
+    the spec and its hash come last, in the one write that also drops the mark. A store
+    without them is half-made, holds no data, and ``replace_half_made=True`` replaces it
+    (the caller holds the store's lock, so no other driver is creating it at that moment).
+    """
+    import warnings
+
+    import xarray as xr
+    import zarr
+
     path = path or spec.store_path
+    opts = spec.storage_options or None
+    if replace_half_made and cube_state(path, opts) == "half-made":
+        _remove_half_made(path, opts)
     ds, encoding = _template(spec)
-    ds.to_zarr(path, mode="w-", zarr_format=3, consolidated=False, encoding=encoding,
-               storage_options=spec.storage_options or None)
+    final = dict(ds.attrs)
+    marker = {"title": final["title"], HALF_MADE: final["created"]}
+    # refuses an existing group; the lock file beside it is fine (mode "w-" would refuse that too)
+    zarr.create_group(path, zarr_format=3, attributes=marker, overwrite=False, storage_options=opts)
+    kill_point("create:after-group")
+    with warnings.catch_warnings():  # the lock file beside the group "is not a component of a Zarr hierarchy"
+        warnings.filterwarnings("ignore", message="Object at _", category=UserWarning)
+        xr.Dataset(coords=ds.coords, attrs=marker).to_zarr(path, mode="a", zarr_format=3, consolidated=False,
+                                                           storage_options=opts)
+        for k, name in enumerate(ds.data_vars, 1):
+            xr.Dataset({name: ds[name].variable}, attrs=marker).to_zarr(
+                path, mode="a", zarr_format=3, consolidated=False, encoding={name: encoding[name]},
+                storage_options=opts)
+            kill_point(f"create:after-array-{k}")
+    finish_layout(path, opts)
+    kill_point("create:before-attrs")
+    open_group(path, opts).attrs.put(final)  # the spec, last: from here on the cube is complete
+    kill_point("create:after-attrs")
     return path
+
+
+def _remove_half_made(path: str, storage_options: dict[str, Any] | None) -> None:
+    """Delete what an interrupted creation wrote (metadata and coordinates only), keeping the
+    lock and whatever sits beside it under the lock's top-level name."""
+    from .lock import LOCK_FILE
+
+    fs, root = filesystem(path, storage_options)
+    keep = LOCK_FILE.split("/")[0]
+    fs.invalidate_cache(root)
+    for entry in fs.ls(root, detail=False):
+        name = entry.rstrip("/").rsplit("/", 1)[-1]
+        if not name.startswith(keep):
+            fs.rm(entry, recursive=True)
+
+
+def finish_layout(path: str, storage_options: dict[str, Any] | None = None) -> None:
+    """Add the ``_meta`` bookkeeping group and write consolidated metadata.
+
+    Array metadata never changes after creation (chunks are data), so the consolidated
+    metadata written here stays valid for the cube's life; it is rewritten only when a group
+    is added (``analysis``). A plain ``xr.open_zarr(store)`` then reads one document and
+    never lists the store (no warnings), which is also what makes opening fast on S3.
+    """
+    import warnings
+
+    import zarr
+
+    from .meta import META
+
+    grp = open_group(path, storage_options)
+    meta = grp.require_group(META)
+    meta.attrs["description"] = "scalinglab bookkeeping: ledgers, lock, progress (JSON files)"
+    with warnings.catch_warnings():  # v3 consolidated metadata is a zarr-python extension; it says so
+        warnings.simplefilter("ignore")
+        zarr.consolidate_metadata(grp.store, zarr_format=3)
 
 
 def open_cube(path: str, storage_options: dict[str, Any] | None = None):
@@ -150,12 +254,13 @@ def open_cube(path: str, storage_options: dict[str, Any] | None = None):
     import xarray as xr
 
     if not cube_exists(path, storage_options):
-        raise SpecError("cli", "STORE", path, "a scalinglab cube (a Zarr v3 group made by `scalinglab run`)")
+        raise not_a_cube_error(path, storage_options)
     import warnings
 
-    with warnings.catch_warnings():  # our _ledger/_runs folders sit beside the arrays
+    with warnings.catch_warnings():  # cubes made before _meta kept _ledger/_runs beside the arrays
         warnings.filterwarnings("ignore", message="Object at _", category=UserWarning)
-        return xr.open_zarr(path, consolidated=False, zarr_format=3, storage_options=storage_options or None)
+        warnings.filterwarnings("ignore", message="Failed to open Zarr store with consolidated", category=RuntimeWarning)
+        return xr.open_zarr(path, zarr_format=3, storage_options=storage_options or None)
 
 
 def open_group(path: str, storage_options: dict[str, Any] | None = None, mode: str = "r+"):
@@ -167,7 +272,7 @@ def open_group(path: str, storage_options: dict[str, Any] | None = None, mode: s
 def read_spec(path: str, storage_options: dict[str, Any] | None = None) -> SweepSpec:
     """The resolved spec stored in a cube's attrs."""
     if not cube_exists(path, storage_options):
-        raise SpecError("cli", "STORE", path, "a scalinglab cube (a Zarr v3 group made by `scalinglab run`)")
+        raise not_a_cube_error(path, storage_options)
     attrs = open_group(path, storage_options, mode="r").attrs
     spec = spec_from_json(attrs["spec"])
     if spec.hash != attrs["spec_hash"]:
@@ -195,19 +300,59 @@ def _region(block: Block, extra: int = 0) -> tuple[slice, ...]:
     return tuple(block.slices) + (slice(None),) * extra
 
 
+class CubeWriter:
+    """Open a cube's arrays once and write many blocks into it (one per worker and sweep).
+
+    Opening a Zarr array reads its metadata document; a writer that drains hundreds of
+    blocks per second must not pay that per block. Every write is whole chunks (one block =
+    one chunk of each variable), data first and status last (see the module docstring).
+    """
+
+    def __init__(self, path: str, storage_options: dict[str, Any] | None = None) -> None:
+        self.path, self.storage_options = path, storage_options
+        self._group = open_group(path, storage_options)
+        self._arrays: dict[str, Any] = {}
+
+    def array(self, name: str):
+        arr = self._arrays.get(name)
+        if arr is None:
+            arr = self._arrays[name] = self._group[name]
+        return arr
+
+    def status(self, block: Block) -> np.ndarray:
+        """The block's unit statuses as stored now."""
+        return np.asarray(self.array("status")[_region(block)])
+
+    def write(self, block: Block, result: BlockResult) -> None:
+        """Data chunks and wall time (concurrently, one batch of requests), then status = done.
+
+        The status chunk is written only after every data chunk is stored, so a crash at
+        any point leaves the block pending, never half-done.
+        """
+        import asyncio
+
+        from zarr.core.sync import sync
+
+        writes = [(self.array(name), _region(block, values.ndim - 4), values) for name, values in result.arrays.items()]
+        writes.append((self.array("wall_time"), _region(block), result.wall_time))
+
+        async def put_all() -> None:
+            await asyncio.gather(*(arr.async_array.setitem(region, values) for arr, region, values in writes))
+
+        sync(put_all())
+        self.set_status(block, DONE)
+
+    def set_status(self, block: Block, status: int) -> None:
+        self.array("status")[_region(block)] = np.full(block.shape, status, np.int8)
+
+
 def write_block(path: str, block: Block, result: BlockResult, storage_options: dict[str, Any] | None = None) -> None:
     """Write a block's data chunks, then its wall time, then mark it done (status last)."""
-    grp = open_group(path, storage_options)
-    for name, values in result.arrays.items():
-        arr = grp[name]
-        arr[_region(block, values.ndim - 4)] = values
-    grp["wall_time"][_region(block)] = result.wall_time
-    grp["status"][_region(block)] = np.full(block.shape, DONE, np.int8)
+    CubeWriter(path, storage_options).write(block, result)
 
 
 def set_status(path: str, block: Block, status: int, storage_options: dict[str, Any] | None = None) -> None:
-    grp = open_group(path, storage_options)
-    grp["status"][_region(block)] = np.full(block.shape, status, np.int8)
+    CubeWriter(path, storage_options).set_status(block, status)
 
 
 def _status_array(path: str, storage_options: dict[str, Any] | None = None) -> np.ndarray:
@@ -220,11 +365,21 @@ def block_status(spec: SweepSpec, path: str, storage_options: dict[str, Any] | N
 
 
 def _block_status_from(spec: SweepSpec, status: np.ndarray) -> dict[int, int]:
-    out = {}
-    for b in spec.blocks():
-        s = status[b.slices]
-        out[b.id] = DONE if np.all(s == DONE) else (FAILED if np.any(s == FAILED) else PENDING)
-    return out
+    """Per-block status from the unit status array, vectorised over blocks.
+
+    The grid is padded up to whole chunks (padding counts as done) and reshaped so each
+    block is one cell of a coarse array: O(units) numpy work, no Python loop over blocks.
+    """
+    grid, chunks = spec.grid_shape, spec.chunks
+    counts = [-(-n // c) for n, c in zip(grid, chunks)]
+    padded = np.full([k * c for k, c in zip(counts, chunks)], DONE, np.int8)
+    padded[tuple(slice(0, n) for n in grid)] = status
+    shaped = padded.reshape([x for k, c in zip(counts, chunks) for x in (k, c)])
+    inner = tuple(range(1, 2 * len(grid), 2))
+    all_done = np.all(shaped == DONE, axis=inner).ravel()
+    any_failed = np.any(shaped == FAILED, axis=inner).ravel()
+    flat = np.where(all_done, DONE, np.where(any_failed, FAILED, PENDING))
+    return {i: int(v) for i, v in enumerate(flat)}
 
 
 def pending_blocks(spec: SweepSpec, path: str, *, include_failed: bool = True, only_failed: bool = False,

@@ -1,7 +1,12 @@
-"""The failure ledger beside the cube: one JSON file per failed block (``_ledger/block-<id>.json``).
+"""Ledgers inside the cube's ``_meta`` group (storage/meta.py).
 
-Written by the task that failed (after marking the block failed), removed when the block
-later succeeds; ``scalinglab status`` shows why each failed block failed.
+- failures: one JSON file per failed block (``_meta/ledger/block-<id>.json``), written by the
+  worker that failed (after marking the block failed), removed when the block later
+  succeeds; ``scalinglab status`` shows why each failed block failed;
+- runs: append-only provenance, one small file each time a block starts computing
+  (``_meta/runs/``): which node and process computed it, and when.
+
+Cubes made before ``_meta`` existed are read from their root-level ``_ledger``/``_runs``.
 """
 from __future__ import annotations
 
@@ -11,15 +16,28 @@ import os
 import socket
 from typing import Any
 
+from .meta import legacy_dir, meta_dir
 from .paths import filesystem, join
 
 __all__ = ["record_failure", "clear_failure", "read_failures", "record_run", "read_runs"]
 
-_DIR = "_ledger"
+_DIR = "ledger"
 
 
 def _file(root: str, block_id: int) -> str:
-    return join(root, _DIR, f"block-{block_id:06d}.json")
+    return meta_dir(root, _DIR, f"block-{block_id:06d}.json")
+
+
+def _read_dir(fs, dirs: list[str]) -> list[dict[str, Any]]:
+    out = []
+    for d in dirs:
+        if not fs.exists(d):
+            continue
+        for f in sorted(fs.ls(d, detail=False)):
+            if str(f).endswith(".json"):
+                with fs.open(f, "r") as fh:
+                    out.append(json.loads(fh.read()))
+    return out
 
 
 def record_failure(path: str, block_id: int, units: list[dict[str, Any]], error: str,
@@ -28,32 +46,27 @@ def record_failure(path: str, block_id: int, units: list[dict[str, Any]], error:
     entry = {"block": block_id, "units": units, "error": error,
              "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
              "host": socket.gethostname(), "pid": os.getpid()}
-    fs.makedirs(join(root, _DIR), exist_ok=True)
+    fs.makedirs(meta_dir(root, _DIR), exist_ok=True)
     with fs.open(_file(root, block_id), "w") as f:
         f.write(json.dumps(entry))
 
 
 def clear_failure(path: str, block_id: int, storage_options: dict[str, Any] | None = None) -> None:
     fs, root = filesystem(path, storage_options)
-    f = _file(root, block_id)
-    if fs.exists(f):
-        fs.rm(f)
+    for f in (_file(root, block_id), join(legacy_dir(root, "ledger"), f"block-{block_id:06d}.json")):
+        try:
+            fs.rm(f)
+        except FileNotFoundError:
+            pass
 
 
 def read_failures(path: str, storage_options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     fs, root = filesystem(path, storage_options)
-    d = join(root, _DIR)
-    if not fs.exists(d):
-        return []
-    out = []
-    for f in sorted(fs.ls(d, detail=False)):
-        if str(f).endswith(".json"):
-            with fs.open(f, "r") as fh:
-                out.append(json.loads(fh.read()))
-    return out
+    by_block = {e["block"]: e for e in _read_dir(fs, [legacy_dir(root, "ledger"), meta_dir(root, _DIR)])}
+    return [by_block[b] for b in sorted(by_block)]
 
 
-_RUNS = "_runs"
+_RUNS = "runs"
 
 
 def record_run(path: str, block_id: int, info: dict[str, Any], storage_options: dict[str, Any] | None = None) -> None:
@@ -63,20 +76,12 @@ def record_run(path: str, block_id: int, info: dict[str, Any], storage_options: 
     fs, root = filesystem(path, storage_options)
     entry = {"block": block_id, "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds"),
              "host": socket.gethostname(), "pid": os.getpid(), **info}
-    fs.makedirs(join(root, _RUNS), exist_ok=True)
-    with fs.open(join(root, _RUNS, f"block-{block_id:06d}-{uuid.uuid4().hex[:12]}.json"), "w") as f:
+    fs.makedirs(meta_dir(root, _RUNS), exist_ok=True)
+    with fs.open(meta_dir(root, _RUNS, f"block-{block_id:06d}-{uuid.uuid4().hex[:12]}.json"), "w") as f:
         f.write(json.dumps(entry))
 
 
 def read_runs(path: str, storage_options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Every recorded start of a block computation, oldest first."""
     fs, root = filesystem(path, storage_options)
-    d = join(root, _RUNS)
-    if not fs.exists(d):
-        return []
-    out = []
-    for f in fs.ls(d, detail=False):
-        if str(f).endswith(".json"):
-            with fs.open(f, "r") as fh:
-                out.append(json.loads(fh.read()))
-    return sorted(out, key=lambda e: e["time"])
+    return sorted(_read_dir(fs, [legacy_dir(root, "runs"), meta_dir(root, _RUNS)]), key=lambda e: e["time"])

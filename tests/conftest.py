@@ -25,6 +25,7 @@ for key, value in {
     "RAY_USAGE_STATS_ENABLED": "0",
     "RAY_TMPDIR": str(_TMP / "ray"),
     "SCALINGLAB_BLOCK_SECONDS": "0",
+    "SCALINGLAB_BLOCK_BYTES": "0",
     # one BLAS thread: as in Ray tasks (num_cpus=1), and fast on a contended 2-core machine
     "OMP_NUM_THREADS": "1",
     "OPENBLAS_NUM_THREADS": "1",

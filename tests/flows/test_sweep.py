@@ -56,7 +56,7 @@ def test_cli_run_status_query_end_to_end(tmp_path):
     header = res.stdout.splitlines()[0].split(",")
     assert res.returncode == 0 and "sim_loss_sem" in header and "seed" not in header
     res = run_cli("query", str(store), "--sel", "alpha=2.0")
-    assert res.returncode == 2 and "one of [1.0]" in res.stderr
+    assert res.returncode == 2 and "expected one of alpha = 1.0" in res.stderr
 
 
 def test_cli_sweep_into_s3_store(tmp_path, api_url, s3_server):
