@@ -62,7 +62,6 @@ References
 B. Bordelon, A. Atanasov, C. Pehlevan, "A Dynamical Model of Neural Scaling Laws",
 arXiv:2402.01092 (2024).
 """
-
 from __future__ import annotations
 
 import math

@@ -61,10 +61,7 @@ Randomness: each generator yields, in this order, w* (d normals), S (column bloc
 data. theory draws the same (w*, S) as simulate from the same generator (w* is drawn and
 discarded for ``target="prior"``), so equal seeds give equal sketches (paired comparisons).
 """
-
 from __future__ import annotations
-
-from typing import Any
 
 import numpy as np
 
