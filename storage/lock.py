@@ -46,7 +46,7 @@ __all__ = ["LOCK_FILE", "CubeLock", "LockedError", "read_lock", "break_lock", "p
            "holder_alive", "lock_path"]
 
 #: Where the writer lock lives, relative to the store root (the one place that says so).
-LOCK_FILE = "_lock.json"
+LOCK_FILE = "_meta/lock.json"  # inside the cube's bookkeeping group (storage/meta.py)
 
 _SETTLE_S = 1.0  # non-atomic stores: time between writing the lock and reading it back
 _NOTED: set[str] = set()

@@ -74,12 +74,12 @@ def test_second_sweep_refused_and_stale_lock_recovered(tmp_path):
     finally:
         lock.release()
     # a lock left by a killed driver (dead pid on this host) is detected and taken over
-    (store / "_lock.json").write_text(json.dumps({"host": os.uname().nodename, "pid": _dead_pid(), "token": "x",
+    (store / "_meta" / "lock.json").write_text(json.dumps({"host": os.uname().nodename, "pid": _dead_pid(), "token": "x",
                                                   "started": "earlier"}))
     res = run_cli("run", str(spec), "--no-progress")
     assert res.returncode == 0, res.stdout + res.stderr
     assert "recovered a stale lock" in res.stderr
-    assert not (store / "_lock.json").exists()
+    assert not (store / "_meta" / "lock.json").exists()
 
 
 def test_run_refuses_a_different_spec_on_an_existing_cube(tmp_path):

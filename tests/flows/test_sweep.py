@@ -78,7 +78,7 @@ def test_cli_sweep_into_s3_store(tmp_path, api_url, s3_server):
     res = run_cli("query", store, "--sel", "beta=0.6", "--var", "theory_loss", "--format", "json", env=env)
     rows = json.loads(res.stdout)
     assert res.returncode == 0 and len(rows) == 8 and all(r["theory_loss"] > 0 for r in rows)
-    assert fs.exists("sweeps/e2e/cube.zarr/zarr.json") and not fs.exists("sweeps/e2e/cube.zarr/_lock.json")
+    assert fs.exists("sweeps/e2e/cube.zarr/zarr.json") and not fs.exists("sweeps/e2e/cube.zarr/_meta/lock.json")
 
 
 MODEL_SPECS = {

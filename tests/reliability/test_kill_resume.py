@@ -52,7 +52,7 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path, api_url, reference, afte
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-    token = json.loads((store / "_lock.json").read_text())["reaper_token"]  # the dead driver's lock stays
+    token = json.loads((store / "_meta" / "lock.json").read_text())["reaper_token"]  # the dead driver's lock stays
     killed_at = storage.block_status(sp, str(store))
     done_before = {b for b, s in killed_at.items() if s == storage.DONE}
     assert 0 < len(done_before) < len(blocks), f"the kill must land mid-sweep ({len(done_before)} done)"
