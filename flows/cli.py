@@ -284,9 +284,8 @@ def plan(spec_path: Path = typer.Argument(..., metavar="SPEC"),
         _print_table(f"plan for {spec_path}", ["", "value"], rows)
     for w in info["analysis_warnings"]:
         typer.echo(f"warning: `scalinglab analyze` will refuse this grid: {w}", err=True)
-    if spec.model == "bap" and any(math.isinf(float(x)) for x in spec.P):
-        typer.echo("note: P = inf in a bap spec is gradient descent on the population loss (no finite sample set)",
-                   err=True)
+    for note in spec.model_module().plan_notes(spec.params, P=spec.P):
+        typer.echo(f"note: {note}", err=True)
 
 
 def _number(x: Any) -> Any:
