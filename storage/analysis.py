@@ -11,10 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from scalinglab.analysis.cell import DATA_FIELDS, FIT_FIELDS, RESIDUAL_FIELDS
+from scalinglab.analysis.cell import DATA_FIELDS, FIT_FIELDS, FRONTIER_CURVE, INTERVAL_KINDS, RESIDUAL_FIELDS
+from scalinglab.analysis.residuals import SE_KINDS
 from scalinglab.spec import SweepSpec
 
-__all__ = ["GROUP", "PREFIX", "read_cell", "write_analysis", "open_analysis", "analysis_exists"]
+__all__ = ["GROUP", "PREFIX", "read_cell", "write_analysis", "open_analysis", "analysis_exists", "stored_cell",
+           "current_analysis", "cell_key"]
 
 GROUP = "analysis"
 #: method -> variable prefix in the analysis group (``theory_xi``, ``sim_xi``, ...)
@@ -30,17 +32,36 @@ _DESCRIPTIONS = {
     "eta3": "eta from the fitted surface (approach 3): r_t r_N/(r_t+r_N)",
     "C_lo": "lower end of the compute window of the approach-1 fit", "C_hi": "upper end of that window",
     "edge_hit": "1 if a frontier point in the window has N* at the edge of the N grid",
-    "resid_max_rel": "max over (N, t) of |theory - sim mean| / sim mean",
-    "resid_max_z": "max over (N, t) of |theory - sim mean| / (seed standard error)",
+    "resid_max_rel": "max over (N, t >= t_min) of |theory mean - sim mean| / sim mean",
+    "resid_max_z": "max over (N, t >= t_min) of |z|, z = (theory - sim) / SE (the SE named in resid_kind)",
+    "resid_frac_z3": "fraction of (N, t >= t_min) values with |z| > 3",
+    "resid_frac_z3_expected": "P(|T| > 3) for T Student-t with resid_dof degrees of freedom (theory = sim mean)",
+    "resid_dof": "degrees of freedom of z's Student-t",
+    "resid_n": "(N, t >= t_min) values compared", "resid_excluded": "(N, t >= t_min) values flagged or non-finite, excluded",
+    "n_values": "(N, t >= t_min) values of the cell", "n_excluded": "of them flagged by the theory tier or non-finite, excluded",
+    "surface_flag": "1 where the surface fit is outside the physical ranges or not identifiable (values left NaN)",
+    "frontier_flag": "1 where the approach-1 exponents are outside the physical ranges (values left NaN)",
 }
+
+
+def cell_key(ia: int, ib: int, ip: int) -> str:
+    """Key of a cell in the group's JSON attrs (``why``, ``intervals``)."""
+    return f"{ia},{ib},{ip}"
 
 
 def read_cell(ds, ia: int, ib: int, ip: int) -> dict[str, Any]:
     """N, t and the loss arrays of one (alpha, beta, P) cell from an open cube (numpy)."""
     cell = ds.isel(alpha=ia, beta=ib, P=ip)
-    out: dict[str, Any] = {"N": ds.N.values, "t": ds.t.values, "theory": None, "sim": None}
+    out: dict[str, Any] = {"N": ds.N.values, "t": ds.t.values, "theory": None, "sim": None, "theory_flag": None}
+
+    def arr(name: str):  # (N, t), or (N, seed, t) where the variable carries the seed dimension (paired theory)
+        v = cell[name]
+        return v.transpose("N", "seed", "t").values if "seed" in v.dims else v.transpose("N", "t").values
+
     if "theory_loss" in ds:
-        out["theory"] = cell.theory_loss.transpose("N", "t").values
+        out["theory"] = arr("theory_loss")
+        if "theory_flag" in ds:
+            out["theory_flag"] = arr("theory_flag").astype(bool)
     if "sim_loss" in ds:
         out["sim"] = cell.sim_loss.transpose("N", "seed", "t").values
     return out
@@ -65,14 +86,30 @@ def write_analysis(store: str, spec: SweepSpec, results: dict[tuple[int, int, in
             base = f.removesuffix("_lo").removesuffix("_hi")
             attrs = {"description": _DESCRIPTIONS.get(base, base), "method": method}
             if f.endswith(("_lo", "_hi")):
-                attrs["interval"] = f"{settings['confidence']:.0%} {'lower' if f.endswith('_lo') else 'upper'} bound of {base}"
+                part = "frontier" if base in ("xi", "eta") else "surface"
+                kinds = sorted({r.get("interval", {}).get(method, {}).get(part, "none") for r in results.values()}
+                               - {"none"}) or ["none"]
+                attrs["interval_kind"] = ", ".join(kinds)
+                attrs["interval"] = (f"{'lower' if f.endswith('_lo') else 'upper'} end of {base}: " + "; ".join(
+                    INTERVAL_KINDS[k].format(conf=settings["confidence"]) for k in kinds))
             data[f"{prefix}_{f}"] = (("alpha", "beta", "P"), arr, attrs)
+        n_c = int(settings.get("n_compute", 40))
+        for f in FRONTIER_CURVE:
+            arr = np.full((ga, gb, gp, n_c), np.nan)
+            for (ia, ib, ip), res in results.items():
+                curve = res.get("curve", {}).get(method)
+                if curve is not None:
+                    arr[ia, ib, ip, :len(curve[f])] = curve[f]
+            data[f"{prefix}_frontier_{f}"] = (("alpha", "beta", "P", "frontier_point"), arr, {
+                "description": f"approach-1 frontier {f} on the compute grid (what the frontier figure draws)",
+                "method": method})
     for f in RESIDUAL_FIELDS:
         arr = np.full((ga, gb, gp), np.nan)
         for (ia, ib, ip), res in results.items():
             if "residuals" in res:
                 arr[ia, ib, ip] = res["residuals"][f]
         data[f] = (("alpha", "beta", "P"), arr, {"description": _DESCRIPTIONS[f]})
+    resid_kinds = sorted({r["resid_kind"] for r in results.values() if "resid_kind" in r})
     for method, prefix in PREFIX.items():
         if not data_surfaces or method not in spec.methods:
             continue
@@ -87,6 +124,12 @@ def write_analysis(store: str, spec: SweepSpec, results: dict[tuple[int, int, in
     ds = xr.Dataset(data, coords={"alpha": spec.alpha, "beta": spec.beta, "P": spec.P.astype(float)},
                     attrs={"settings": json.dumps(settings), "spec_hash": spec.hash,
                            "compute": "C = N * t * B", "cells_analyzed": len(results),
+                           "resid_kind": ", ".join(resid_kinds),
+                           "resid_se": "; ".join(SE_KINDS[k] for k in resid_kinds),
+                           "why": json.dumps({cell_key(*c): r["why"] for c, r in results.items() if r.get("why")}),
+                           "intervals": json.dumps({cell_key(*c): r["interval"] for c, r in results.items()
+                                                    if r.get("interval")}),
+                           "analyzed_cells": json.dumps([list(c) for c in results]),
                            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
     ds.to_zarr(store, group=GROUP, mode="w", zarr_format=3, consolidated=False, storage_options=storage_options)
 
@@ -106,3 +149,33 @@ def open_analysis(store: str, storage_options: dict[str, Any] | None = None):
     if not analysis_exists(store, storage_options):
         raise SpecError("cli", "STORE", store, "a cube with an analysis group", "Run `scalinglab analyze STORE` first")
     return xr.open_zarr(store, group=GROUP, consolidated=False, zarr_format=3, storage_options=storage_options)
+
+
+def current_analysis(store: str, spec: SweepSpec, storage_options: dict[str, Any] | None = None):
+    """The cube's analysis group if it exists and was made from this cube's spec, else None."""
+    if not analysis_exists(store, storage_options):
+        return None
+    an = open_analysis(store, storage_options)
+    if an.attrs.get("spec_hash") != spec.hash:
+        return None
+    return an
+
+
+def stored_cell(an, ia: int, ib: int, ip: int, method: str) -> dict[str, Any] | None:
+    """One cell's stored numbers for a method: ``{"fields": {...}, "why": {...}, "interval": {...},
+    "curve": {...} or None}``, or None when the analysis did not reach the cell."""
+    cells = {tuple(c) for c in json.loads(an.attrs.get("analyzed_cells", "[]"))}
+    prefix = PREFIX[method]
+    if (ia, ib, ip) not in cells or f"{prefix}_xi" not in an:
+        return None
+    cell = an.isel(alpha=ia, beta=ib, P=ip)
+    fields = {f: float(cell[f"{prefix}_{f}"].values) for f in FIT_FIELDS if f"{prefix}_{f}" in an}
+    key = cell_key(ia, ib, ip)
+    why = json.loads(an.attrs.get("why", "{}")).get(key, {}).get(method, {})
+    interval = json.loads(an.attrs.get("intervals", "{}")).get(key, {}).get(method, {})
+    curve = None
+    if f"{prefix}_frontier_C" in an:
+        c = {f: np.asarray(cell[f"{prefix}_frontier_{f}"].values, float) for f in FRONTIER_CURVE}
+        if np.isfinite(c["C"]).any():
+            curve = c
+    return {"fields": fields, "why": why, "interval": interval, "curve": curve}

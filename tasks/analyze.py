@@ -23,7 +23,8 @@ def analyze_cells(store: str, cells: list[tuple[int, int, int]], settings_json: 
     out = []
     for ia, ib, ip in cells:
         c = read_cell(ds, ia, ib, ip)
-        res = analyze_cell(c["N"], c["t"], theory=c["theory"], sim=c["sim"], batch=batch, settings=settings)
+        res = analyze_cell(c["N"], c["t"], theory=c["theory"], sim=c["sim"], theory_flag=c["theory_flag"], batch=batch,
+                           settings=settings)
         out.append({"cell": [ia, ib, ip], "result": res})
     return out
 
@@ -39,8 +40,13 @@ def analyze_data_surfaces(store: str, pairs: list[tuple[int, int]], settings_jso
         cell = ds.isel(alpha=ia, beta=ib, P=np.flatnonzero(finite))
         res: dict[str, Any] = {}
         if "theory_loss" in ds:
+            th = cell.theory_loss
+            if "theory_flag" in ds:  # flagged values are left out
+                th = th.where(~cell.theory_flag.astype(bool))
+            paired = "seed" in th.dims
             res["theory"] = analyze_data_surface(ds.N.values, ds.P.values[finite], ds.t.values,
-                                                 cell.theory_loss.transpose("N", "P", "t").values, settings=settings)
+                                                 th.transpose("N", "P", *(("seed",) if paired else ()), "t").values,
+                                                 seed_axis=2 if paired else None, settings=settings)
         if "sim_loss" in ds:
             res["simulation"] = analyze_data_surface(ds.N.values, ds.P.values[finite], ds.t.values,
                                                      cell.sim_loss.transpose("N", "P", "seed", "t").values,

@@ -15,6 +15,7 @@ _WHERE = {
     "frontier_points": "frontier", "surface_frontier": "frontier",
     "seed_mean_se": "residuals", "relative_difference": "residuals", "max_relative_difference": "residuals",
     "standardized_deviation": "residuals", "max_standardized_deviation": "residuals",
+    "ResidualMap": "residuals", "residual_map": "residuals",
 }
 
 __all__ = list(_WHERE)

@@ -413,6 +413,24 @@ class ScalingSurface:
         self.L0_se_ = float(asd[2 * k])
         return self
 
+    @classmethod
+    def from_params(cls, variables: Sequence[str], *, L0: float, coefficients: dict[str, float],
+                    exponents: dict[str, float]) -> "ScalingSurface":
+        """A surface with given (stored) parameters, without fitting: what figures draw from the
+        analysis group's numbers."""
+        names = tuple(variables)
+        k = len(names)
+        self = cls(variables=names)
+        self.params_ = np.array([np.log(coefficients[v]) for v in names] + [exponents[v] for v in names]
+                                + [np.log(L0) if L0 > 0 else -np.inf])
+        self.exponents_ = {v: float(exponents[v]) for v in names}
+        self.coefficients_ = {v: float(coefficients[v]) for v in names}
+        self.L0_ = float(L0)
+        self.n_points_ = 0
+        if self.params_.shape != (2 * k + 1,):
+            raise SpecError(_WHERE, "variables", names, "names with a coefficient and an exponent each")
+        return self
+
     def _to_raw(self, theta: np.ndarray, m: np.ndarray, k: int) -> np.ndarray:
         out = np.empty(2 * k + 1)
         out[:k] = theta[:k] + theta[k : 2 * k] * m

@@ -96,13 +96,21 @@ def frontier_points(
     N = np.asarray(N, dtype=np.float64)
     t = np.asarray(t, dtype=np.float64)
     C = np.asarray(C, dtype=np.float64)
-    logL = np.log(np.asarray(loss, dtype=np.float64))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        logL = np.log(np.asarray(loss, dtype=np.float64))
     logt, logN = np.log(t), np.log(N)
     # (n_N, n_C): log t at which curve i has compute C
     lt = np.log(C)[None, :] - logN[:, None] - np.log(batch_size)
-    ok = (lt >= logt[0] - 1e-12) & (lt <= logt[-1] + 1e-12)
-    vals = np.stack([np.interp(lt[i], logt, logL[i]) for i in range(len(N))])
-    vals = np.where(ok, vals, np.inf)
+    # missing (NaN) values: each curve is read between its first and last finite checkpoint
+    ok = np.zeros(lt.shape, dtype=bool)
+    vals = np.full(lt.shape, np.inf)
+    for i in range(len(N)):
+        fin = np.isfinite(logL[i])
+        if fin.sum() < 2:
+            continue
+        lti, lLi = logt[fin], logL[i][fin]
+        ok[i] = (lt[i] >= lti[0] - 1e-12) & (lt[i] <= lti[-1] + 1e-12)
+        vals[i] = np.where(ok[i], np.interp(lt[i], lti, lLi), np.inf)
     n_avail = ok.sum(axis=0)
     j = np.argmin(vals, axis=0)
     N_star = np.full(len(C), np.nan)
@@ -111,9 +119,9 @@ def frontier_points(
     for c in range(len(C)):
         if n_avail[c] < 3:
             continue
-        avail = np.flatnonzero(ok[:, c])  # contiguous in N
+        avail = np.flatnonzero(ok[:, c])  # contiguous in N unless values are missing
         jc = j[c]
-        if jc == avail[0] or jc == avail[-1]:
+        if jc == avail[0] or jc == avail[-1] or not (ok[jc - 1, c] and ok[jc + 1, c]):
             edge[c] = True
             N_star[c], L_star[c] = N[jc], np.exp(vals[jc, c])
             continue
@@ -177,6 +185,12 @@ class ComputeFrontier:
         Interval coverage in (0, 1).
     random_state : int or None
         Seed of the bootstrap Generator.
+    interval : {"auto", "bootstrap", "window", "regression"}
+        What ``xi_ci_``/``eta_ci_`` are. ``"bootstrap"`` (``"auto"`` with a seed axis): the
+        seed bootstrap above. ``"window"``: for deterministic curves, the range (min, max) of the
+        exponent over the fit windows {full, first 2/3, middle 2/3, last 2/3} of the window's
+        points: the sensitivity to the window, not a confidence interval. ``"regression"``
+        (``"auto"`` without seeds): ``slope ± t SE``.
 
     Attributes
     ----------
@@ -196,7 +210,9 @@ class ComputeFrontier:
     bootstrap_exponents_ : ndarray, shape (n_ok, 2)
         ``(xi, eta)`` of every seed-bootstrap replicate (empty without seeds).
     interval_method_ : str
-        ``"seed-bootstrap"`` or ``"regression"``.
+        ``"seed-bootstrap"``, ``"window-range"`` or ``"regression"``.
+    window_exponents_ : ndarray, shape (n_windows, 2)
+        ``(xi, eta)`` on each sub-window (``interval="window"`` only; else empty).
 
     References
     ----------
@@ -213,7 +229,9 @@ class ComputeFrontier:
         n_bootstrap: int = 200,
         confidence: float = 0.9,
         random_state: int | None = None,
+        interval: str = "auto",
     ) -> None:
+        self.interval = interval
         self.n_compute = n_compute
         self.window = window
         self.refine = refine
@@ -235,6 +253,8 @@ class ComputeFrontier:
             raise SpecError(_WHERE, "n_bootstrap", self.n_bootstrap, "an int in [0, inf)")
         if not 0 < self.confidence < 1:
             raise SpecError(_WHERE, "confidence", self.confidence, "a float in (0, 1)")
+        if self.interval not in ("auto", "bootstrap", "window", "regression"):
+            raise SpecError(_WHERE, "interval", self.interval, "one of 'auto', 'bootstrap', 'window', 'regression'")
 
     def fit(self, N: np.ndarray, t: np.ndarray, loss: np.ndarray, batch_size: float = 1.0) -> "ComputeFrontier":
         """Measure the frontier and its exponents.
@@ -264,14 +284,24 @@ class ComputeFrontier:
             raise SpecError(_WHERE, "t", t.tolist() if t.size < 20 else t.shape, "at least 2 increasing values > 0", "Drop t = 0")
         if loss.ndim not in (2, 3) or loss.shape[0] != len(N) or loss.shape[-1] != len(t):
             raise SpecError(_WHERE, "loss.shape", loss.shape, f"({len(N)}, {len(t)}) or ({len(N)}, n_seed, {len(t)})")
-        if not (np.all(np.isfinite(loss)) and np.all(loss > 0)):
-            raise SpecError(_WHERE, "loss", "non-positive or non-finite values", "finite values > 0")
+        # NaN marks a missing value (flagged or excluded upstream); anything else must be finite and > 0
+        if not (np.all(np.isfinite(loss) | np.isnan(loss)) and np.all(loss[~np.isnan(loss)] > 0)):
+            raise SpecError(_WHERE, "loss", "non-positive or infinite values", "finite values > 0 (NaN = missing)")
+        if loss.ndim == 3:  # a point missing in one seed is missing in all (the bootstrap resamples seeds)
+            loss = np.where(np.isnan(loss).any(axis=1, keepdims=True), np.nan, loss)
         if not (np.isfinite(batch_size) and batch_size > 0):
             raise SpecError(_WHERE, "batch_size", batch_size, "a float in (0, inf)")
 
         mean = loss if loss.ndim == 2 else loss.mean(axis=1)
-        # C range reached by >= 3 curves: C in [N_i t0 B, N_i t1 B]
-        lo_i, hi_i = N * t[0] * batch_size, N * t[-1] * batch_size
+        # C range reached by >= 3 curves: C in [N_i t0_i B, N_i t1_i B] (t0_i, t1_i: first and last finite value)
+        lo_i, hi_i = np.full(len(N), np.inf), np.full(len(N), -np.inf)
+        for i in range(len(N)):
+            fin = np.flatnonzero(np.isfinite(mean[i]))
+            if fin.size >= 2:
+                lo_i[i], hi_i[i] = N[i] * t[fin[0]] * batch_size, N[i] * t[fin[-1]] * batch_size
+        if np.isfinite(lo_i).sum() < 3:
+            raise SpecError(_WHERE, "loss", f"{int(np.isfinite(lo_i).sum())} N curve(s) with >= 2 usable values",
+                            "at least 3 curves")
         c_lo = np.sort(lo_i)[2]
         c_hi = np.sort(hi_i)[-3]
         if not c_lo < c_hi:
@@ -310,7 +340,23 @@ class ComputeFrontier:
         s, _, eta_se = _ols(lc, np.log(Ls[inw] - self.L0))
         self.eta_ = -s
         q = (0.5 * (1 - self.confidence), 0.5 * (1 + self.confidence))
-        if loss.ndim == 3 and loss.shape[1] >= 2 and self.n_bootstrap >= 2:
+        seeds = loss.ndim == 3 and loss.shape[1] >= 2
+        self.window_exponents_ = np.empty((0, 2))
+        mode = self.interval if self.interval != "auto" else ("bootstrap" if seeds else "regression")
+        if mode == "window":
+            idx = np.flatnonzero(inw)
+            n = len(idx)
+            k = max(3, int(np.ceil(2 * n / 3)))
+            subs = [idx, idx[:k], idx[(n - k) // 2:(n - k) // 2 + k], idx[n - k:]]
+            ex = np.array([[_ols(np.log(C[w]), np.log(Ns[w]))[0], -_ols(np.log(C[w]), np.log(Ls[w] - self.L0))[0]]
+                           for w in subs])
+            self.window_exponents_ = ex
+            self.xi_ci_ = (float(ex[:, 0].min()), float(ex[:, 0].max()))
+            self.eta_ci_ = (float(ex[:, 1].min()), float(ex[:, 1].max()))
+            self.xi_se_, self.eta_se_ = xi_se, eta_se
+            self.bootstrap_exponents_ = np.empty((0, 2))
+            self.interval_method_ = "window-range"
+        elif mode == "bootstrap" and seeds and self.n_bootstrap >= 2:
             rng = np.random.default_rng(self.random_state)
             K = loss.shape[1]
             boot = np.full((self.n_bootstrap, 2), np.nan)
