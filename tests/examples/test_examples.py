@@ -1,0 +1,194 @@
+"""The paper examples (examples/*.toml), each on a reduced grid through the real flow (sweep on
+local Ray, then the analyze flow), and their measured exponents against the closed forms.
+
+Tolerances are measured, not tuned: each check's tolerance is 3 times the exponent's fit-window
+sensitivity (how far it moves when the fit keeps only the lower, upper or middle two thirds of
+its window; ``scalinglab.report.frontier_window_spread`` / ``loglog_slope``), plus the
+finite-size bias the model's theory notes document for these sizes (cited at each check).
+Every docstring says by how much a 10% error in the closed form would miss.
+"""
+from __future__ import annotations
+
+import json
+import math
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import storage
+from storage.analysis import read_cell
+from scalinglab import report as rp
+from tests.conftest import write_spec
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def _reduced(name: str, d: Path, grid: str, *, methods: tuple[str, ...] | None = None, seeds: int | None = None,
+             params: dict | None = None) -> Path:
+    """The example's spec with a smaller grid (its model, methods and params kept unless given)."""
+    spec = tomllib.loads((EXAMPLES / f"{name}.toml").read_text())
+    p = {**spec.get("params", {}), **(params or {})}
+    text = "\n".join(f"{k} = {json.dumps(v)}" for k, v in p.items())
+    return write_spec(d / f"{name}.toml", store=d / f"{name}.zarr", model=spec["model"],
+                      methods=tuple(methods or spec["methods"]), seeds=seeds or spec.get("seeds", 1), grid=grid,
+                      params=text)
+
+
+def _sweep(path: Path, analyze: bool = True) -> str:
+    from flows.analyze import run_analysis
+    from flows.sweep import run_sweep
+    from scalinglab.analysis.cell import AnalysisSettings
+    from scalinglab.spec import load_spec
+
+    spec = load_spec(path)
+    storage.create_cube(spec, spec.store_path)
+    res = run_sweep(spec.store_path, [b.id for b in spec.blocks()])
+    assert res["failed"] == 0 and res["done"] == len(spec.blocks())
+    if analyze:
+        summary = run_analysis(spec.store_path, settings=AnalysisSettings(n_bootstrap_fit=5), figures=False)
+        assert not summary["errors"], summary["errors"]
+    return spec.store_path
+
+
+def test_every_example_spec_loads():
+    """Every example validates (model, domain, params) and names its store under results/."""
+    from scalinglab.spec import load_spec
+
+    names = sorted(p.stem for p in EXAMPLES.glob("*.toml"))
+    assert {"quickstart", "plrf_phases", "plrf_sim", "bap_compute", "bap_gd", "bap_data", "bap_model_size",
+            "lin_risk"} <= set(names)
+    for n in names:
+        spec = load_spec(EXAMPLES / f"{n}.toml")
+        assert spec.store_path == f"results/{n}.zarr", (n, spec.store_path)
+
+
+@pytest.fixture(scope="module")
+def plrf_cube(tmp_path_factory, prefect_api, ray_local):
+    d = tmp_path_factory.mktemp("plrf")
+    return _sweep(_reduced("plrf_phases", d, 'alpha = [1.0]\nbeta = [0.35, 0.7, 1.5]\n'
+                                               'N = {geomspace = [64, 100000], num = 12}\nP = ["inf"]\n'
+                                               't = {geomspace = [1, 1e9], num = 80}'))
+
+
+@pytest.mark.parametrize("ib,phase", [(0, "Ia"), (1, "II"), (2, "III")])
+def test_plrf_phase_exponents(plrf_cube, ib, phase):
+    """PLRF, deterministic equivalent, N to 1e5: one cell per proven phase, far from its boundaries.
+
+    Tolerance: 3 x fit-window sensitivity + 0.013, the largest finite-size offset plrf.md §6 reports for
+    N <= 1e5 away from boundaries (0.630 vs 0.643 at the II/III boundary). Measured here: the sensitivities
+    are 0.001-0.005, so tol is ~0.015-0.03; a 10% error in the closed form (0.033-0.075 at these cells) fails.
+    The analysis group's approach-1 value (what the report shows) must agree with the refit on its window.
+    """
+    from scalinglab.models.plrf import phases
+
+    ds = storage.open_cube(plrf_cube)
+    an = storage.open_analysis(plrf_cube).load()
+    a, b = float(ds.alpha[0]), float(ds.beta[ib])
+    assert phases.phase(a, b) == phase
+    cell = read_cell(ds, 0, ib, 0)
+    keep = cell["t"] > 0
+    xi_w, eta_w, s_xi, s_eta = rp.frontier_window_spread(cell["N"], cell["t"][keep], cell["theory"][:, keep], 1.0,
+                                                         (float(an.theory_C_lo[0, ib, 0]), float(an.theory_C_hi[0, ib, 0])))
+    xi, eta = float(an.theory_xi[0, ib, 0]), float(an.theory_eta[0, ib, 0])
+    assert abs(xi - xi_w) < 0.005 and abs(eta - eta_w) < 0.005  # same window; the stored fit's C grid differs slightly
+    xi_p, eta_p = phases.exponents(a, b)
+    for name, got, pred, s in (("xi", xi, xi_p, s_xi), ("eta", eta, eta_p, s_eta)):
+        tol = 3 * s + 0.013
+        assert abs(got - pred) <= tol, (phase, name, got, pred, tol)
+        assert abs(got - 1.1 * pred) > tol, (phase, name, "a 10% error would pass", got, pred, tol)
+
+
+@pytest.fixture(scope="module")
+def bap_cube(tmp_path_factory, prefect_api, ray_local):
+    d = tmp_path_factory.mktemp("bap")
+    return _sweep(_reduced("bap_compute", d, 'alpha = [0.625]\nbeta = [0.125]\nN = {geomspace = [16, 2048], num = 10}\n'
+                                             'P = ["inf"]\nt = {geomspace = [1, 1e6], num = 40}'))
+
+
+def test_bap_compute_optimal_rule(bap_cube):
+    """BAP, DMFT at (a, b) = (1.5, 1.25), P = inf: N* ∝ C^(1/(1+b)) = C^0.444, L* ∝ C^-(a-1)/(1+b) = C^-0.222,
+    t* ∝ C^(b/(1+b)) = C^0.556 (t* = C/N*), read from the analysis group.
+
+    Tolerance: 3 x fit-window sensitivity + 0.008, the finite-size offset bap.md §3 reports for the full
+    theory frontier at N <= 4096 (N* slope 0.436 vs 0.444). A 10% error (0.044 in xi, 0.022 in eta) fails.
+    """
+    ds = storage.open_cube(bap_cube)
+    an = storage.open_analysis(bap_cube).load()
+    cell = read_cell(ds, 0, 0, 0)
+    keep = cell["t"] > 0
+    _, _, s_xi, s_eta = rp.frontier_window_spread(cell["N"], cell["t"][keep], cell["theory"][:, keep], 1.0,
+                                                  (float(an.theory_C_lo[0, 0, 0]), float(an.theory_C_hi[0, 0, 0])))
+    cf = rp.closed_forms("bap", 0.625, 0.125)
+    xi, eta = float(an.theory_xi[0, 0, 0]), float(an.theory_eta[0, 0, 0])
+    for name, got, pred, s in (("xi", xi, cf["xi"][0], s_xi), ("t*", 1 - xi, cf["t_star"][0], s_xi),
+                               ("eta", eta, cf["eta"][0], s_eta)):
+        tol = 3 * s + 0.008
+        assert abs(got - pred) <= tol, (name, got, pred, tol)
+        assert abs(got - 1.1 * pred) > tol, (name, "a 10% error would pass", got, pred, tol)
+    assert math.isclose(cf["xi"][0], 1 / 2.25) and math.isclose(cf["eta"][0], 0.5 / 2.25)
+
+
+def test_bap_model_size_exponent_is_min_a_minus_1_b(tmp_path, prefect_api, ray_local):
+    """BAP at (a, b) = (3, 1.5), where the paper's min(a-1, 2b) = 2 and ours min(a-1, b) = 1.5: the late-time
+    loss against N, from the DMFT theory and from the closed-form GD simulation (2 seeds), has slope -1.5.
+
+    Tolerance: 3 x fit-window sensitivity of the log-log slope + 0.05 (bap.md §3: simulated slope -1.53 at
+    this point). The paper's value is 0.5 away, and a 10% error in ours (0.15) is outside the tolerance.
+    """
+    store = _sweep(_reduced("bap_model_size", tmp_path, 'alpha = [0.75]\nbeta = [0.75]\nN = [16, 32, 64, 128, 256]\n'
+                                                         'P = ["inf"]\nt = [1000000, 10000000]', seeds=2), analyze=False)
+    ds = storage.open_cube(store)
+    cell = read_cell(ds, 0, 0, 0)
+    for source, late in (("theory", cell["theory"][:, -1]), ("simulation", cell["sim"][:, :, -1].mean(axis=1))):
+        s = rp.loglog_slope(cell["N"], late)
+        tol = 3 * s.spread + 0.05
+        assert abs(-s.value - 1.5) <= tol, (source, s, tol)
+        assert abs(-s.value - 2.0) > tol and abs(-s.value - 1.65) > tol, (source, s, tol)
+
+
+def test_bap_late_time_peak_at_N_equals_P(tmp_path, prefect_api, ray_local):
+    """BAP, DMFT at (a, b) = (1.5, 1.25), P = 64: the late-time loss against N peaks at N = P (and only there),
+    and the data bottleneck holds: at N = 4P the loss is above its P = inf value at the same N."""
+    store = _sweep(_reduced("bap_data", tmp_path, 'alpha = [0.625]\nbeta = [0.125]\nN = [16, 32, 48, 64, 96, 128, 256]\n'
+                                                   'P = [64, "inf"]\nt = [10000, 1000000]', methods=("theory",)),
+                   analyze=False)
+    ds = storage.open_cube(store)
+    late = ds.theory_loss.isel(alpha=0, beta=0, t=-1).transpose("N", "P").values
+    N = ds.N.values
+    assert N[np.argmax(late[:, 0])] == 64, late[:, 0]
+    assert late[3, 0] > 2 * max(late[2, 0], late[4, 0])  # a peak, not a plateau
+    assert late[-1, 0] > 1.5 * late[-1, 1]  # N = 256 = 4P: data-limited
+
+
+@pytest.fixture(scope="module")
+def lin_cube(tmp_path_factory, prefect_api, ray_local):
+    d = tmp_path_factory.mktemp("lin")
+    return _sweep(_reduced("lin_risk", d, 'alpha = [1.0]\nbeta = [0.0]\nN = [16, 32, 64, 128, 256]\nP = ["inf"]\n'
+                                          't = [1024, 2048, 4096, 8192, 16384, 32768, 65536]',
+                           params={"sketches": 1}), analyze=False)
+
+
+def test_lin_slopes(lin_cube):
+    """LIN at a = 2 (isotropic prior): the approximation error falls as M^-(a-1) = M^-1, the risk at the largest
+    M as N_eff^-(a-1)/a = N_eff^-0.5 (N_eff = t/ceil(log2 t)), and the variance stays flat in M.
+
+    Tolerance: 3 x fit-window sensitivity + 0.02 (lin.md §2: slopes -1.007 and -0.494 from the exact theory at
+    M <= 1024). A 10% error (0.1 in the M slope, 0.05 in the N_eff slope) fails.
+    """
+    from flows.report import lin_effective_samples
+
+    ds = storage.open_cube(lin_cube)
+    cf = rp.closed_forms("lin", 1.0, 0.0)
+    approx = ds.theory_approx.isel(alpha=0, beta=0, P=0).transpose("N", "t").values
+    risk = ds.theory_loss.isel(alpha=0, beta=0, P=0).transpose("N", "t").values
+    var = ds.theory_var.isel(alpha=0, beta=0, P=0).transpose("N", "t").values
+    N, t = ds.N.values.astype(float), ds.t.values.astype(float)
+    sM = rp.loglog_slope(N, approx[:, -1])
+    sN = rp.loglog_slope(lin_effective_samples(t), risk[-1])
+    for name, s, pred in (("M", sM, cf["r_M"][0]), ("N_eff", sN, cf["r_Neff"][0])):
+        tol = 3 * s.spread + 0.02
+        assert abs(-s.value - pred) <= tol, (name, s, pred, tol)
+        assert abs(-s.value - 1.1 * pred) > tol, (name, "a 10% error would pass", s, pred, tol)
+    assert var[:, -1].max() / var[:, -1].min() < 1.5, var[:, -1]
