@@ -104,8 +104,10 @@ def _representative(ds) -> tuple[int, int, int]:
 
 def render_figures(store: str, out_dir: str | Path, cell: tuple[int, int, int] | None = None) -> list[str]:
     """Curves, frontier and residuals of one cell, and the phase maps (models with a phase diagram, >= 2 alpha
-    and beta)."""
+    and beta). The frontier is the analysis group's stored computation (never refitted here); the
+    residuals use its settings' ``t_min`` and the theory's flags."""
     from scalinglab import plots
+    from storage.analysis import current_analysis, stored_cell
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -114,24 +116,32 @@ def render_figures(store: str, out_dir: str | Path, cell: tuple[int, int, int] |
     ia, ib, ip = cell or _representative(ds)
     c = read_cell(ds, ia, ib, ip)
     a, b, P = float(ds.alpha[ia]), float(ds.beta[ib]), float(ds.P[ip])
+    an = current_analysis(store, spec, spec.storage_options or None)
+    settings = json.loads(an.attrs["settings"]) if an is not None else AnalysisSettings().to_dict()
     paths = []
     keep = c["t"] > 0
     t = c["t"][keep]
-    th = c["theory"][:, keep] if c["theory"] is not None else None
+    th = c["theory"][..., keep] if c["theory"] is not None else None
     sm = c["sim"][..., keep] if c["sim"] is not None else None
+    flag = c["theory_flag"][..., keep] if c["theory_flag"] is not None else None
+    th_curve = th.mean(axis=1) if th is not None and th.ndim == 3 else th  # paired theory: its mean over draws
     p = out / "curves.png"
-    plots.plot_curves(t, c["N"], sim=sm, theory=th, alpha=a, beta=b, P=P, model=spec.model, path=str(p))
+    plots.plot_curves(t, c["N"], sim=sm, theory=th_curve, alpha=a, beta=b, P=P, model=spec.model, path=str(p))
     paths.append(str(p))
+    method = "theory" if th is not None else "simulation"
     loss = th if th is not None else sm
+    stored = stored_cell(an, ia, ib, ip, method) if an is not None else None
+    record = plots.frontier_record({}, method, settings["confidence"], stored=stored) if stored else None
     p = out / "frontier.png"
-    plots.plot_frontier(c["N"], t, loss, batch_of(spec), title=f"{spec.model}: α={a:g}, β={b:g}", path=str(p))
+    plots.plot_frontier(c["N"], t, loss, batch_of(spec), frontier=record,
+                        title=f"{spec.model}: α={a:g}, β={b:g} ({method})", path=str(p))
     paths.append(str(p))
     if th is not None and sm is not None:
         p = out / "residuals.png"
-        plots.plot_residuals(t, c["N"], th, sm, title=f"{spec.model}: theory vs simulation, α={a:g}, β={b:g}",
-                             path=str(p))
+        plots.plot_residuals(t, c["N"], th, sm, t_min=settings["t_min"], theory_flag=flag,
+                             title=f"{spec.model}: theory vs simulation, α={a:g}, β={b:g}", path=str(p))
         paths.append(str(p))
-    if spec.model_module().phase_diagram is not None and ds.sizes["alpha"] >= 2 and ds.sizes["beta"] >= 2 and storage.analysis_exists(store):
+    if spec.model_module().phase_diagram is not None and ds.sizes["alpha"] >= 2 and ds.sizes["beta"] >= 2 and an is not None:
         for q in ("xi", "eta"):
             p = out / f"phase_map_{q}.png"
             phase_map(store, str(p), quantity=q)

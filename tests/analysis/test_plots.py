@@ -66,9 +66,16 @@ def test_plot_surface(tmp_path):
 def test_plot_residuals(tmp_path):
     theory, sim = _data(K=8)
     path = tmp_path / "residuals.png"
-    fig = plot_residuals(T, N, theory, sim, title="theory vs sim", path=str(path))
+    fig = plot_residuals(T, N, theory, sim, t_min=10, title="theory vs sim", path=str(path))
     _check_png(path, fig)
-    assert any("sim mean" in ax.get_ylabel() for ax in fig.axes)
+    assert any("z = (theory − sim) / SE" in ax.get_ylabel() for ax in fig.axes)
+    # the distribution of z beside the map, against the Student-t of the seed count
+    hist = fig.axes[1]
+    assert hist.get_xlabel() == "z" and any("Student-t, 7 dof" in t.get_text() for t in hist.get_legend().get_texts())
+    assert "seed SE of the simulation alone" in fig._suptitle.get_text()
+    # a paired theory (one value per seed) says so
+    paired = plot_residuals(T, N, sim * 1.01, sim, t_min=10)
+    assert "paired difference" in paired._suptitle.get_text()
 
 
 def test_plot_phase_map(tmp_path):
