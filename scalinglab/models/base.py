@@ -160,6 +160,9 @@ class Model(Protocol):
         Notes for the cube's attrs: ``compute`` (what C means) and any others (e.g. ``horizon``).
     plan_notes(params, *, P) -> list[str]  (optional; :class:`ModelBase` gives none)
         One-line notes for ``scalinglab plan`` about this grid (e.g. what P = inf means).
+    paired_theory(point, streams, n_seeds, *, tier=None) -> Curves  (optional, issue 10.2)
+        For ``paired_tiers`` (random given a draw): the theory of exactly seed s's draws, arrays
+        ``(n_N, n_seed, n_t)``; it reads ``streams("simulation", i, s)``, a fresh copy of seed s's stream.
     """
 
     name: str
@@ -222,6 +225,9 @@ class ModelBase:
     method_field: ClassVar[str] = "simulation"
     #: Params fields that change no number of that kind: {"theory": (...), "simulation": (...)}.
     inert_fields: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    #: Tiers that are random given a draw and can be paired with the simulation (issue 10.2).
+    paired_tiers: ClassVar[tuple[str, ...]] = ()
+    paired_fn: ClassVar[Any] = None
     theory_fn: ClassVar[Any] = None
     simulate_fn: ClassVar[Any] = None
     domain_fn: ClassVar[Any] = None
@@ -262,6 +268,16 @@ class ModelBase:
     def simulate(self, point: Point, streams: Streams, n_seeds: int, *, method: str | None = None) -> Curves:
         method = self.aliases.get(method, method) if method else self.method(point.params)
         return type(self).simulate_fn(point, rngs_for(streams, "simulation", point.N.size, n_seeds), method=method)
+
+    def paired_theory(self, point: Point, streams: Streams, n_seeds: int, *, tier: str | None = None) -> Curves:
+        """Optional (issue 10.2): a tier in ``paired_tiers`` evaluated for exactly the draws (projection,
+        sketch, drawn target) that simulation seed s trains on -- it reads ``streams("simulation", i, s)``,
+        a fresh copy of that seed's stream. Arrays ``(n_N, n_seed, n_t)``; the mean over seeds is the
+        draw-averaged theory."""
+        tier = self.aliases.get(tier, tier) if tier else self.tier(point.params)
+        if tier not in self.paired_tiers or self.paired_fn is None:
+            raise NotImplementedError(f"{self.name}: tier {tier!r} is not random given a draw; nothing to pair")
+        return type(self).paired_fn(point, rngs_for(streams, "simulation", point.N.size, n_seeds), tier=tier)
 
     def unit_params(self, params, kind: str) -> dict[str, Any]:
         d = dict(as_mapping_json(params))

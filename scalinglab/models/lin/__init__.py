@@ -73,7 +73,7 @@ from .de import BRIDGE_C, bridge_c
 from .params import (ALIASES, COMPUTE_NOTE, HORIZON_NOTE, METHODS, NAME, TIERS, Params, canonical, check_domain,
                      d_factor, max_lr, resolve_d, resolve_params)
 from .simulation import simulate
-from .theory import theory
+from .theory import paired_theory, theory
 
 __all__ = [
     "MODEL", "LIN", "NAME", "Params", "HORIZON_NOTE", "COMPUTE_NOTE", "BRIDGE_C", "TIERS", "METHODS", "ALIASES",
@@ -139,6 +139,8 @@ class LIN(ModelBase):
     sim_methods = METHODS
     aliases = ALIASES
     sampling_tiers = ("exact_given_draw",)
+    paired_tiers = ("exact_given_draw",)
+    paired_fn = staticmethod(paired_theory)
     inert_fields = {"simulation": ("sketches", "target")}  # theory-only choices (simulations always draw w*)
     theory_fn = staticmethod(theory)
     simulate_fn = staticmethod(simulate)

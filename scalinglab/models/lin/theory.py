@@ -15,7 +15,7 @@ from .core import draw_setup, recursion, spectrum
 from .de import de_curves
 from .params import TIERS, Params, canonical, check_domain, resolve_d
 
-__all__ = ["theory"]
+__all__ = ["theory", "paired_theory"]
 
 
 def _prepare(point: Point) -> tuple[Params, np.ndarray, np.ndarray, object]:
@@ -99,4 +99,30 @@ def theory(point: Point, *, tier: str | None = None, rngs: Sequence[np.random.Ge
         for k in acc:
             out[k][i] = acc[k] / params.sketches
         out["loss"][i] = out["approx"][i] + out["bias"][i] + out["var"][i]
+    return Curves(values=out, source="exact_given_draw", flags={"loss": flag})
+
+
+def paired_theory(point: Point, rngs: Sequence[Sequence[np.random.Generator]], *, tier: str | None = None) -> Curves:
+    """The ``exact_given_draw`` tier for exactly the (w*, S) each simulation seed trains on (issue 10.2).
+
+    ``rngs[i][s]`` is (a fresh copy of) simulation seed s's generator for N index i: it draws w* then S
+    first, so the recursion runs for that seed's sketch and its drawn w* (the ``fixed`` target), also
+    when ``target = "prior"``: the mean over seeds is then the prior average. Shape ``(n_N, n_seed, n_t)``
+    for ``loss``, ``approx``, ``bias``, ``var``.
+    """
+    tier = canonical(tier or "exact_given_draw")
+    if tier != "exact_given_draw":
+        raise SpecError("lin.theory", "tier", tier, "'exact_given_draw' (the only LIN tier that is random given S)")
+    params, Ns, t, spec = _prepare(point)
+    n_seed = len(rngs[0])
+    out = {k: np.empty((Ns.size, n_seed, t.size)) for k in ("loss", "approx", "bias", "var")}
+    flag = np.zeros((Ns.size, n_seed, t.size), dtype=bool)
+    for i, N in enumerate(Ns):
+        for s in range(n_seed):
+            st = draw_setup(rngs[i][s], int(N), spec, prior=False)
+            apx = st.approx_w + spec.tail
+            b, v, unstable = recursion(st.mu, st.vstar**2, params.sigma2 + apx, params.lr, params.schedule, t)
+            out["approx"][i, s], out["bias"][i, s], out["var"][i, s] = apx, b, v
+            out["loss"][i, s] = apx + b + v
+            flag[i, s, t > 0] = unstable
     return Curves(values=out, source="exact_given_draw", flags={"loss": flag})

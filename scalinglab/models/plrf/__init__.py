@@ -48,7 +48,7 @@ from .de import ASYMPTOTIC_TERMS
 from .params import (ALIASES, METHODS, NAME, TIERS, Params, ambient_dim, canonical_tier, check_domain, learning_rate,
                      max_lr_scale)
 from .simulation import draw_ambient, simulate
-from .theory import draw_problem, exact_loss, kernel_norm, loss_floor, theory
+from .theory import draw_problem, exact_loss, kernel_norm, loss_floor, paired_theory, theory
 
 __all__ = [
     "MODEL", "PLRF", "NAME", "Params", "TIERS", "METHODS", "ALIASES", "check_domain", "theory_variables",
@@ -95,6 +95,8 @@ class PLRF(ModelBase):
     aliases = ALIASES
     phase_diagram = phases
     sampling_tiers = ("exact_given_draw",)
+    paired_tiers = ("exact_given_draw",)
+    paired_fn = staticmethod(paired_theory)
     theory_fn = staticmethod(theory)
     simulate_fn = staticmethod(simulate)
     domain_fn = staticmethod(check_domain)

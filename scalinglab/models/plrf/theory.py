@@ -16,7 +16,7 @@ from ..base import Curves, Point, geometric_steps
 from ..spectra import ProjectedProblem, powerlaw_eigenvalues, powerlaw_target, project
 from .params import TIERS, Params, ambient_dim, canonical_tier, learning_rate
 
-__all__ = ["draw_problem", "kernel_norm", "loss_floor", "exact_loss", "theory"]
+__all__ = ["draw_problem", "kernel_norm", "loss_floor", "exact_loss", "theory", "paired_theory"]
 
 def draw_problem(rng: np.random.Generator, alpha: float, beta: float, N: int, params: Params) -> ProjectedProblem:
     """Draw W (v×N, iid N(0, 1/N)) from ``rng`` and reduce to K's eigenbasis."""
@@ -127,3 +127,23 @@ def theory(point: Point, *, tier: str | None = None, rngs: Sequence[np.random.Ge
         return de.theory(point, tier=tier)
     raise SpecError("spec.params", "theory", tier, f"one of {tuple(TIERS)}")
 
+
+def paired_theory(point: Point, rngs: Sequence[Sequence[np.random.Generator]], *, tier: str | None = None) -> Curves:
+    """The ``exact_given_draw`` tier for exactly the W each simulation seed trains on (issue 10.2).
+
+    ``rngs[i][s]`` is (a fresh copy of) the generator simulation seed s of N index i uses: it draws W
+    first, so :func:`draw_problem` on it gives that seed's W. ``draws`` is ignored: the seeds are the
+    draws, and the mean over seeds is the W-averaged theory. Shape ``(n_N, n_seed, n_t)``.
+    """
+    tier = canonical_tier(tier or "exact_given_draw")
+    if tier != "exact_given_draw":
+        raise SpecError("spec.params", "theory", tier, "'exact_given_draw' (the only PLRF tier that is random given W)")
+    p: Params = point.params
+    n_seed = len(rngs[0])
+    loss = np.empty((point.N.size, n_seed, point.t.size))
+    for i, N in enumerate(point.N):
+        gamma = learning_rate(point.alpha, N, p)
+        for s in range(n_seed):
+            prob = draw_problem(rngs[i][s], point.alpha, point.beta, int(N), p)
+            loss[i, s] = exact_loss(prob, gamma, p.batch, point.t)
+    return Curves({"loss": loss}, source="exact_given_draw")
