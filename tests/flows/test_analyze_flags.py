@@ -170,3 +170,6 @@ def test_one_cell_one_xi(tmp_path):
     assert (row["xi_lo"], row["xi_hi"]) == (drawn["xi_lo"], drawn["xi_hi"]) == (table["xi_lo"], table["xi_hi"])
     assert drawn["interval"] == "window-range" and row["interval"]["frontier"] == "window-range"
     assert row["C_lo"] == drawn["C_lo"] and row["C_hi"] == drawn["C_hi"]
+    # `status` summarises the stored residuals and names their standard error
+    st = runner.invoke(app, ["status", str(store)])
+    assert "theory vs simulation (t >= t_min, SE: seed): |z| > 3 in" in st.stdout, st.stdout
