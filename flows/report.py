@@ -365,6 +365,8 @@ def _bap(c: _Cube) -> list[rp.Section]:
                     continue
                 cf = rp.closed_forms("bap", al, be)
                 a_p, b_p = 2 * al + 2 * be, 2 * al
+                if a_p - 1 > b_p + 1e-12:  # the paper's rule is stated for a - 1 < b; the next section covers the rest
+                    continue
                 for m in c.methods():
                     xi, xlo, xhi = c.value(m, "xi", ia, ib, ip)
                     eta, elo, ehi = c.value(m, "eta", ia, ib, ip)
@@ -374,16 +376,22 @@ def _bap(c: _Cube) -> list[rp.Section]:
                                  cf["t_star"][0], rp.verdict(1 - xi, 1 - xhi, 1 - xlo, cf["t_star"][0], 0.01)])
                     rows.append([f"({a_p:g}, {b_p:g})", m, "L* ∝ C^−η", f"{eta:.3f} [{_c(elo)}, {_c(ehi)}]", cf["eta"][0],
                                  rp.verdict(eta, elo, ehi, cf["eta"][0], 0.01)])
-                    for q, name in (("r_t", "L ∝ t^−r_t"), ("r_N", "L ∝ N^−r_N")):
-                        v, lo, hi = c.value(m, q, ia, ib, ip)
-                        rows.append([f"({a_p:g}, {b_p:g})", m, name, f"{v:.3f} [{_c(lo)}, {_c(hi)}]", cf[q][0],
-                                     rp.verdict(v, lo, hi, cf[q][0], 0.01)])
+                for m, s, name in _bap_direct_slopes(c, ia, ib, ip):
+                    q = "r_t" if "∝ t" in name else "r_N"
+                    rows.append([f"({a_p:g}, {b_p:g})", m, name, f"{-s.value:.3f} [{-s.hi:.3f}, {-s.lo:.3f}]",
+                                 cf[q][0], rp.verdict(-s.value, -s.hi, -s.lo, cf[q][0], 0.01)])
         if rows:
             secs.append(rp.Section("Bordelon et al.: the asymmetric compute-optimal rule", (
                 "The claim (paper symbols a = 2α+2β, b = 2α, a − 1 < b): N* ∝ C^(1/(1+b)), t* ∝ C^(b/(1+b)), "
-                "L* ∝ C^(−(a−1)/(1+b)): time should grow faster than the model by the factor b. Measured by "
-                "Chinchilla approach 1 (C = N·t) at P = ∞; r_t and r_N from the surface fit. 'agrees' allows 0.01 "
-                "beyond the 90% interval."),
+                "L* ∝ C^(−(a−1)/(1+b)): time should grow faster than the model by the factor b. ξ and η are "
+                "Chinchilla approach 1 (C = N·t) at P = ∞, from the analysis group, with their 90% bootstrap "
+                "intervals. The time exponent r_t = (a−1)/b is the slope of the largest-N curve while the modes learned, "
+                "(2ηt)^(1/b), number at most N/4; at these N the model-size term N^−(a−1) already adds to the loss "
+                "there and flattens that slope (it is low by 0.06–0.14 below; subtracting the late-time value instead "
+                "overshoots by similar amounts), so r_t is the least certain number here. The model-size exponent r_N "
+                "is the slope of the "
+                "late-time loss against N; their intervals are the fit-window sensitivity. 'agrees' allows 0.01 "
+                "beyond the interval."),
                 [rp.Table("Compute-optimal exponents (P = ∞)", ["(a, b)", "method", "law", "measured [90%]",
                                                                 "closed form", "verdict"], rows)]))
     # model-size exponent where the paper and this project differ (a - 1 > b), from the late-time loss
@@ -430,6 +438,24 @@ def _bap(c: _Cube) -> list[rp.Section]:
                 if sec is not None:
                     secs.append(sec)
     return secs
+
+
+def _bap_direct_slopes(c: _Cube, ia: int, ib: int, ip: int) -> list[tuple[str, rp.Slope, str]]:
+    """r_t from the largest-N curve (time-limited part) and r_N from the late-time loss against N."""
+    params = json.loads(c.ds.attrs.get("spec", "{}")).get("params", {})
+    lr = float(params.get("lr") or 0.5)
+    b = 2 * c.alpha[ia]
+    d = c.cell(ia, ib, ip)
+    out = []
+    for m, curve in (("theory", d["theory"]), ("simulation", d["sim"])):
+        if curve is None:
+            continue
+        mean = curve if curve.ndim == 2 else np.exp(np.log(curve).mean(axis=1))
+        tt = (c.t >= 10) & ((2 * lr * c.t) ** (1 / b) <= c.N[-1] / 4)
+        out.append((m, rp.loglog_slope(c.t[tt], mean[-1, tt]),
+                    f"L ∝ t^−r_t (N = {c.N[-1]:g}, t ∈ [{c.t[tt].min():.3g}, {c.t[tt].max():.3g}])"))
+        out.append((m, rp.loglog_slope(c.N, mean[:, -1]), f"L ∝ N^−r_N (late time, t = {c.t[-1]:.3g})"))
+    return out
 
 
 def _decide(v: float, lo: float, hi: float, paper: float, ours: float) -> str:
@@ -483,7 +509,21 @@ def _bap_finite_p(c: _Cube, ia: int, ib: int, fin: list[int]) -> rp.Section | No
                 lo = _f(c.an[name + "_lo"].isel(alpha=ia, beta=ib)) if name + "_lo" in c.an else math.nan
                 hi = _f(c.an[name + "_hi"].isel(alpha=ia, beta=ib)) if name + "_hi" in c.an else math.nan
                 pred = min(a_p - 1, 2 * b_p)
-                rows.append([c.label(m), f"{v:.3f} [{_c(lo)}, {_c(hi)}]", pred, rp.verdict(v, lo, hi, pred, 0.01)])
+                rows.append([f"{c.label(m)}: data-term surface over P (analysis group; every N, the N = P peaks "
+                             "included)", f"{v:.3f} [{_c(lo)}, {_c(hi)}]", pred, rp.verdict(v, lo, hi, pred, 0.01)])
+    # directly: the late-time loss at the largest N against the P with N >= 4P (data-limited, away from the peak)
+    Ps = [ip for ip in fin if c.done(ia, ib, ip) and c.N[-1] >= 4 * c.P[ip]]
+    if len(Ps) >= 3:
+        for m, var in (("theory", "theory_loss"), ("simulation", "sim_loss")):
+            if var not in c.ds:
+                continue
+            arr = c.ds[var].isel(alpha=ia, beta=ib, N=-1, t=-1)
+            y = np.array([float(np.exp(np.log(arr.isel(P=ip).values).mean())) for ip in Ps])
+            s = rp.loglog_slope(c.P[Ps], y)
+            pred = min(a_p - 1, 2 * b_p)
+            rows.append([f"{c.label(m)}: late-time loss at N = {c.N[-1]:g} against P ≤ N/4 "
+                         f"({', '.join(f'{c.P[i]:g}' for i in Ps)}); fit-window interval",
+                         f"{-s.value:.3f} [{-s.hi:.3f}, {-s.lo:.3f}]", pred, rp.verdict(-s.value, -s.hi, -s.lo, pred, 0.02)])
     if rows:
         tables.append(rp.Table("Data exponent r_P (L ~ P^−r_P, N, t → ∞)", ["source", "measured [90%]",
                                                                           "closed form min(a−1, 2b)", "verdict"], rows))
@@ -574,9 +614,14 @@ def _lin(c: _Cube) -> list[rp.Section]:
     return [rp.Section("Lin et al.: risk against model size and data, and the flat variance", (
         "The claim (a = 2α, isotropic prior): E R − σ² ≂ M^−(a−1) + N_eff^−(a−1)/a with N_eff = N/log N, and the "
         f"variance term does not grow with M. Exact tier given the sketch ({c.tier}), γ = {lr:g}, σ² = "
-        f"{params.get('sigma2', 1.0)}. Each slope is fitted where the other term is not the bottleneck "
-        "(M: (N_eff γ) ≥ 4 M^a; N_eff: M ≥ 4 (N_eff γ)^(1/a); lin.md §6.4), with the fit-window interval. "
-        "'agrees' allows 0.02 beyond it (lin.md: expect 5–10% off at a = 1.5 over two decades)."),
+        f"{params.get('sigma2', 1.0)} (subtracted, not fitted). As in the paper's Fig. 1, the excess risk over the "
+        "whole (M, N_eff) grid is fitted by c₁M^−k₁ + c₂N_eff^−k₂ (least squares on log risk; interval: the "
+        "fits dropping the smallest or largest M or N_eff). Beside it, two one-term slopes where the other "
+        "term is not the bottleneck: the approximation error against M, and the risk against N_eff at the "
+        "largest M where M ≥ 4 (N_eff γ)^(1/a) (lin.md §6.4), with their fit-window intervals. The variance is "
+        "compared over M ≥ 2k*, k* = (N_eff γ)^(1/a) the directions SGD resolves (below k* it grows with M, as "
+        "the theorem's min{M, k*}/N_eff says). 'agrees' allows 0.02 beyond the interval (lin.md: expect 5–10% "
+        "off at a = 1.5 over two decades)."),
         [rp.Table("Fitted slopes against the closed forms", ["a", "law", "fit range", "measured exponent [window]",
                                                               "closed form", "verdict"], rows)],
         [rp.Figure("Risk against M and against N_eff", fig, "Thick translucent: the fitted slope over the fit range; "

@@ -172,7 +172,7 @@ def lin_cube(tmp_path_factory, prefect_api, ray_local):
 
 def test_lin_slopes(lin_cube):
     """LIN at a = 2 (isotropic prior): the approximation error falls as M^-(a-1) = M^-1, the risk at the largest
-    M as N_eff^-(a-1)/a = N_eff^-0.5 (N_eff = t/ceil(log2 t)), and the variance stays flat in M.
+    M as N_eff^-(a-1)/a = N_eff^-0.5 (N_eff = t/ceil(log2 t)), and the variance stays flat in M beyond k*.
 
     Tolerance: 3 x fit-window sensitivity + 0.02 (lin.md §2: slopes -1.007 and -0.494 from the exact theory at
     M <= 1024). A 10% error (0.1 in the M slope, 0.05 in the N_eff slope) fails.
@@ -191,4 +191,8 @@ def test_lin_slopes(lin_cube):
         tol = 3 * s.spread + 0.02
         assert abs(-s.value - pred) <= tol, (name, s, pred, tol)
         assert abs(-s.value - 1.1 * pred) > tol, (name, "a 10% error would pass", s, pred, tol)
-    assert var[:, -1].max() / var[:, -1].min() < 1.5, var[:, -1]
+    # the variance is flat once M exceeds the k* = (N_eff γ)^(1/a) directions SGD resolves (below, it grows with M)
+    kstar = (0.1 * lin_effective_samples(t)[-1]) ** 0.5
+    flat = var[N >= 2 * kstar, -1]
+    assert flat.size >= 3 and flat.max() / flat.min() < 1.5, var[:, -1]
+    assert var[0, -1] < var[-1, -1] / 1.5  # and it does grow below k*: the check can see a non-flat variance
