@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/scalinglab run examples/quickstart.toml
 	$(BIN)/scalinglab query results/quickstart.zarr --sel alpha=1.0 --sel beta=0.6 --sel t=100000 --var theory_loss --var sim_loss --mean-seed
 	$(BIN)/scalinglab analyze results/quickstart.zarr --out-dir results/quickstart_figures
-	@echo "report: $$($(BIN)/scalinglab report results/quickstart.zarr --out results/quickstart_report)"
+	$(BIN)/scalinglab report results/quickstart.zarr --out results/quickstart_report   # prints the page's path
 
 # The three papers' headline results (README "Paper examples"): each example is swept, analysed
 # and written up as one HTML page, results/<name>_report/index.html (each <= 10 min on 2 cores).
