@@ -1,11 +1,15 @@
 """Everything a scaling-law paper reports about one (alpha, beta, P) cell, from its curves.
 
-For each method present (theory curves ``(n_N, n_t)``, simulation curves ``(n_N, n_seed, n_t)``):
+For each method present (theory curves ``(n_N, n_t)``, or ``(n_N, n_seed, n_t)`` when paired with
+the simulation; simulation curves ``(n_N, n_seed, n_t)``):
 
 - the scaling surface ``L(t, N) = L0 + a_t t^(-r_t) + a_N N^(-r_N)`` (:class:`ScalingSurface`,
-  Huber on log residuals, bootstrap intervals over points, or over seeds for simulations);
+  Huber on log residuals);
 - the compute-optimal frontier by Chinchilla approach 1 (:class:`ComputeFrontier`,
   ``C = N t B``): ``xi`` (N* ∝ C^xi) and ``eta`` (L* ∝ C^-eta) with intervals and the window;
+
+intervals are confidence intervals from a bootstrap over seeds where the data have seeds, and for
+a deterministic theory curve the range over a stated set of fit windows (:data:`INTERVAL_KINDS`);
 - approach 3 from the fitted surface: ``xi3 = r_t/(r_t+r_N)``, ``eta3 = r_t r_N/(r_t+r_N)``;
 
 and, where both exist, theory-vs-simulation residuals (:func:`residuals.residual_map`: paired where
