@@ -62,32 +62,32 @@ class LockedError(SpecError):
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether a process of this host is alive (a zombie counts as dead)."""
+    """Whether a process of this host is alive (a zombie, killed but not yet reaped, is dead)."""
+    import psutil
+
     if pid <= 0:
         return False
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
+    except psutil.AccessDenied:
         return True
-    try:  # a zombie (killed, not yet reaped) still answers kill(0)
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True  # no /proc (not Linux): trust kill(0)
+
+
+#: Prefix of process identities made by :func:`_process_identity` (locks written by older
+#: versions recorded another format, which is then not compared).
+_IDENTITY = "psutil:"
 
 
 def _process_identity(pid: int) -> str | None:
-    """``<boot id>:<start time in ticks>`` of a process (Linux), so that a pid reused by another
-    process after a reboot or a kill is not mistaken for the lock's holder."""
+    """``psutil:<boot time>:<process start time>``, so that a pid reused by another process
+    after a reboot or a kill is not mistaken for the lock's holder."""
+    import psutil
+
     try:
-        with open("/proc/sys/kernel/random/boot_id") as fh:
-            boot = fh.read().strip()
-        with open(f"/proc/{pid}/stat") as fh:
-            start = fh.read().split(")")[-1].split()[19]
-        return f"{boot}:{start}"
-    except (OSError, IndexError):
+        return f"{_IDENTITY}{psutil.boot_time():.0f}:{psutil.Process(pid).create_time():.3f}"
+    except (psutil.Error, OSError):
         return None
 
 
@@ -103,7 +103,7 @@ def holder_alive(info: dict[str, Any]) -> bool | None:
     if not pid_alive(pid):
         return False
     recorded = info.get("proc")
-    if recorded and _process_identity(pid) not in (None, recorded):
+    if recorded and str(recorded).startswith(_IDENTITY) and _process_identity(pid) not in (None, recorded):
         return False  # the pid now belongs to another process
     return True
 

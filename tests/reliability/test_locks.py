@@ -257,7 +257,9 @@ def test_a_reused_pid_is_not_the_holder(tmp_path):
     lock = CubeLock(str(store)).acquire()
     held = read_lock(str(store))
     assert not is_stale(held)
-    assert is_stale({**held, "proc": "another-boot:0"})
+    assert held["proc"].startswith("psutil:")
+    assert is_stale({**held, "proc": "psutil:0:0.000"})  # same pid, another process (boot/start time)
+    assert not is_stale({**held, "proc": "legacy-format:0"})  # older versions' format: pid check only
     lock.release()
 
 
