@@ -416,9 +416,11 @@ def _bap(c: _Cube) -> list[rp.Section]:
                     rows.append([f"({a_p:g}, {b_p:g})", c.label(m), f"{-s.value:.3f} [{-s.hi:.3f}, {-s.lo:.3f}]",
                                  paper, ours, _decide(-s.value, -s.hi, -s.lo, paper, ours)])
                     series.append({"x": d["N"], "y": late, "label": c.label(m), "fit": s, "marker": "o-" if m == "theory" else "s",
-                                   "theory": -ours})
+                                   "theory": -ours, "paper": -paper if m == "theory" else None})
                 panels.append({"xlabel": "N (trained parameters)", "ylabel": f"late-time test loss L(t = {c.t[-1]:.3g})",
-                               "series": series, "title": f"(a, b) = ({a_p:g}, {b_p:g}): paper −{paper:g}, ours −{ours:g}"})
+                               "series": series, "title": f"(a, b) = ({a_p:g}, {b_p:g}): paper −{paper:g}, ours −{ours:g}",
+                               "theory_label": f"ours: slope −min(a−1, b) = −{ours:g}",
+                               "paper_label": f"paper: slope −min(a−1, 2b) = −{paper:g}", "legend_loc": "lower left"})
         if rows:
             secs.append(rp.Section("Bordelon et al.: the model-size exponent, min(a−1, 2b) or min(a−1, b)?", (
                 "The paper states L ~ N^−min(a−1, 2b); this project's derivation gives N^−min(a−1, b). They differ "
@@ -428,7 +430,8 @@ def _bap(c: _Cube) -> list[rp.Section]:
                 [rp.Table("Model-size exponent at a − 1 > b", ["(a, b)", "source", "measured r_N [window]",
                                                                 "paper min(a−1, 2b)", "ours min(a−1, b)", "decision"], rows)],
                 [rp.Figure("Late-time loss against N", rp.plot_slopes(panels),
-                           "Dashed: the slope −min(a−1, b) through the fitted line's middle.")]))
+                           "Dashed: this project's slope −min(a−1, b); dotted: the paper's −min(a−1, 2b); both drawn "
+                           "through the middle of the line fitted to the theory.")]))
     # finite P: data bottleneck and the N = P peak
     fin = [ip for ip, P in enumerate(c.P) if math.isfinite(P)]
     if fin:
@@ -490,7 +493,7 @@ def _bap_finite_p(c: _Cube, ia: int, ib: int, fin: list[int]) -> rp.Section | No
                            "marker": "o-" if m == "theory" else "s:", "color": _pcolor(fin, ip)})
             if math.isfinite(P):
                 k = int(np.nanargmax(late))
-                peak_rows.append([_g(P), c.label(m), d["N"][k], float(late[k]),
+                peak_rows.append([_g(P), c.label(m), int(d["N"][k]), float(late[k]),
                                   "agrees" if np.isclose(d["N"][k], P) else f"peak at N = {d['N'][k]:g}"])
         if math.isfinite(P):
             vlines.append((P, f"N = P = {P:g}"))

@@ -283,8 +283,9 @@ def plot_slopes(panels: Sequence[dict[str, Any]], *, title: str | None = None) -
         Each: ``xlabel``, ``ylabel``, ``series`` (list of dicts with ``x``, ``y``, ``label``,
         optional ``band`` = (lo, hi) arrays drawn as a band, ``marker``, ``fit`` (a
         :class:`Slope`) and ``fit_x`` (the x range fitted), ``theory`` (a predicted slope drawn
-        dashed through the fitted line's middle), ``theory_label``), optional ``vlines`` =
-        list of (x, label), optional ``title``.
+        dashed through the fitted line's middle), ``paper`` (a second predicted slope, dotted)),
+        optional ``vlines`` = list of (x, label), ``title``, ``theory_label``, ``paper_label``.
+        Two panels per row.
 
     Returns
     -------
@@ -293,7 +294,21 @@ def plot_slopes(panels: Sequence[dict[str, Any]], *, title: str | None = None) -
     """
     from matplotlib.lines import Line2D
 
-    fig, axes = _figure(ncols=len(panels), size=(5.6 * len(panels), 4.5))
+    from matplotlib.ticker import LogLocator, NullFormatter
+
+    ncols = min(len(panels), 2)
+    nrows = -(-len(panels) // ncols)
+    wide = 2.6 if any(len(p["series"]) + 2 * any(x.get("fit") is not None for x in p["series"]) > 6
+                      for p in panels) else 0.0
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure as MplFigure
+
+    fig = MplFigure(figsize=((5.6 + wide) * ncols, 4.5 * nrows), layout="constrained")
+    FigureCanvasAgg(fig)
+    grid = fig.subplots(nrows, ncols, squeeze=False)
+    axes = list(grid.ravel())
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
     colors = ["#1b6ca8", "#d1495b", "#2a9d8f", "#8d6a9f", "#e09f3e", "#4a4e69"]
     for ax, panel in zip(axes, panels):
         for i, s in enumerate(panel["series"]):
@@ -309,16 +324,21 @@ def plot_slopes(panels: Sequence[dict[str, Any]], *, title: str | None = None) -
                 fx = np.asarray(s.get("fit_x", x[ok]), float)
                 xx = np.geomspace(fx.min(), fx.max(), 50)
                 ax.plot(xx, np.exp(fit.intercept) * xx ** fit.value, "-", color=c, lw=2.4, alpha=0.5)
+                xm = math.sqrt(fx.min() * fx.max())
+                ym = math.exp(fit.intercept) * xm ** fit.value
                 if s.get("theory") is not None:
-                    xm = math.sqrt(fx.min() * fx.max())
-                    ym = math.exp(fit.intercept) * xm ** fit.value
                     ax.plot(xx, ym * (xx / xm) ** s["theory"], "--", color="black", lw=1.1)
+                if s.get("paper") is not None:
+                    ax.plot(xx, ym * (xx / xm) ** s["paper"], ":", color="dimgray", lw=1.4)
         for xv, lab in panel.get("vlines", []):
             ax.axvline(xv, color="gray", ls=":", lw=1)
             ax.annotate(lab, (xv, 1.0), xycoords=("data", "axes fraction"), xytext=(2, -12),
                         textcoords="offset points", fontsize=7, color="dimgray", rotation=90, va="top")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):  # decades only: minor labels (2×10¹, 3×10¹, …) collide
+            axis.set_major_locator(LogLocator(base=10.0))
+            axis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(panel["xlabel"])
         ax.set_ylabel(panel["ylabel"])
         ax.grid(True, which="major", alpha=0.3)
@@ -328,8 +348,15 @@ def plot_slopes(panels: Sequence[dict[str, Any]], *, title: str | None = None) -
         if any(s.get("fit") is not None for s in panel["series"]):
             handles += [Line2D([], [], color="gray", lw=2.4, alpha=0.5),
                         Line2D([], [], color="black", ls="--", lw=1.1)]
-            labels += ["fitted slope", "closed-form slope"]
-        ax.legend(handles, labels, fontsize=7.5, framealpha=0.85, loc=panel.get("legend_loc", "best"))
+            labels += ["fitted slope", panel.get("theory_label", "closed-form slope")]
+        if any(s.get("paper") is not None for s in panel["series"]):
+            handles.append(Line2D([], [], color="dimgray", ls=":", lw=1.4))
+            labels.append(panel.get("paper_label", "paper's slope"))
+        if len(labels) > 6:  # many series: the key beside the axes, never over the curves
+            ax.legend(handles, labels, fontsize=7.5, framealpha=0.85, loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                      borderaxespad=0.0)
+        else:
+            ax.legend(handles, labels, fontsize=7.5, framealpha=0.85, loc=panel.get("legend_loc", "best"))
     if title:
         fig.suptitle(title, fontsize=11)
     return png_bytes(fig)
