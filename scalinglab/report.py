@@ -201,7 +201,9 @@ def two_term_fit(x1: np.ndarray, x2: np.ndarray, y: np.ndarray) -> TwoTerm:
 
 def verdict(measured: float, lo: float, hi: float, predicted: float, tol: float = 0.0) -> str:
     """``"agrees"`` when ``predicted`` lies in ``[lo - tol, hi + tol]``, else ``"differs by Δ"``."""
-    if not all(np.isfinite([measured, predicted])):
+    if not np.isfinite(predicted):
+        return "no closed form here"
+    if not np.isfinite(measured):
         return "not measured"
     lo, hi = (lo, hi) if np.isfinite(lo) and np.isfinite(hi) else (measured, measured)
     if lo - tol <= predicted <= hi + tol:
@@ -229,6 +231,9 @@ def closed_forms(model: str, alpha: float, beta: float) -> dict[str, tuple[float
         "r_t": (s / a2, "(2α+2β−1)/(2α)"),
         "r_N": (min(a2, s), "min(2α, 2α+2β−1)"),
     }
+    if a2 <= 1.0:  # CONVENTIONS.md states these for 2α > 1 only (below, v ∝ N and the step size scales with N)
+        out["r_t"] = (math.nan, "stated for 2α > 1 only")
+        out["r_N"] = (math.nan, "stated for 2α > 1 only")
     if model == "plrf":
         from scalinglab.models.plrf import phases
 
