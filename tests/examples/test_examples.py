@@ -183,8 +183,6 @@ def test_lin_slopes(lin_cube):
     M <= 1024; the N_eff slope is taken at M = 512, where the M-term is ~3% of the risk). Measured: -0.485
     [-0.492, -0.480] against N_eff, tol 0.038; a 10% error (0.1 in the M slope, 0.05 in the N_eff slope) fails.
     """
-    from flows.report import lin_effective_samples
-
     ds = storage.open_cube(lin_cube)
     cf = rp.closed_forms("lin", 1.0, 0.0)
     approx = ds.theory_approx.isel(alpha=0, beta=0, P=0).transpose("N", "t").values
@@ -192,13 +190,13 @@ def test_lin_slopes(lin_cube):
     var = ds.theory_var.isel(alpha=0, beta=0, P=0).transpose("N", "t").values
     N, t = ds.N.values.astype(float), ds.t.values.astype(float)
     sM = rp.loglog_slope(N, approx[:, -1])
-    sN = rp.loglog_slope(lin_effective_samples(t), risk[-1])
+    sN = rp.loglog_slope(rp.lin_effective_samples(t), risk[-1])
     for name, s, pred in (("M", sM, cf["r_M"][0]), ("N_eff", sN, cf["r_Neff"][0])):
         tol = 3 * s.spread + 0.02
         assert abs(-s.value - pred) <= tol, (name, s, pred, tol)
         assert abs(-s.value - 1.1 * pred) > tol, (name, "a 10% error would pass", s, pred, tol)
     # the variance is flat once M exceeds the k* = (N_eff γ)^(1/a) directions SGD resolves (below, it grows with M)
-    kstar = (0.1 * lin_effective_samples(t)[-1]) ** 0.5
+    kstar = (0.1 * rp.lin_effective_samples(t)[-1]) ** 0.5
     flat = var[N >= 2 * kstar, -1]
     assert flat.size >= 3 and flat.max() / flat.min() < 1.5, var[:, -1]
     assert var[0, -1] < var[-1, -1] / 1.5  # and it does grow below k*: the check can see a non-flat variance
