@@ -5,9 +5,11 @@ cube's provenance); nothing here reads a cube (``flows/report.py`` does) and mat
 imported inside the figure functions (STYLE.md §9). Figures are embedded as base64 PNG, so
 the page is one file that opens anywhere.
 
-Also here: the closed forms each report compares against (project symbols, CONVENTIONS.md)
-and the one measurement the claims need beyond the cube's ``analysis`` group, a log–log slope
-whose interval is its *fit-window sensitivity* (the spread of the slope over sub-windows).
+Also here: the closed forms each report compares against (project symbols, CONVENTIONS.md);
+the measurements the claims need beyond the cube's ``analysis`` group, log–log slopes whose
+interval is their *fit-window sensitivity* (the spread over sub-windows); and each paper's
+claims as page sections (:func:`claim_sections`), computed from a cube *view* that
+``flows/report.py`` provides (numpy arrays in, tables and PNGs out).
 
 References
 ----------
