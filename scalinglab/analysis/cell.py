@@ -314,7 +314,7 @@ def analyze_cell(N: np.ndarray, t: np.ndarray, *, theory: np.ndarray | None = No
     return out
 
 
-DATA_FIELDS = ("L0", "a_t", "r_t", "a_N", "r_N", "a_P", "r_P", "r_P_lo", "r_P_hi", "fit_loss")
+DATA_FIELDS = ("L0", "a_t", "r_t", "a_N", "r_N", "a_P", "r_P", "r_P_lo", "r_P_hi", "fit_loss", "data_flag")
 
 
 def analyze_data_surface(N: np.ndarray, P: np.ndarray, t: np.ndarray, loss: np.ndarray, *,
@@ -346,6 +346,15 @@ def analyze_data_surface(N: np.ndarray, P: np.ndarray, t: np.ndarray, loss: np.n
     model = ScalingSurface(variables=("N", "P", "t"), delta=settings.delta, n_bootstrap=settings.n_bootstrap_fit,
                            n_starts_bootstrap=1, confidence=settings.confidence,
                            random_state=settings.random_state).fit(X[good], y[good])
+    lo, hi = EXPONENT_RANGE
+    ymax = float(np.max(y[good]))
+    terms = [model.coefficients_[v] * float(X[good][:, j].min()) ** (-model.exponents_[v])
+             for j, v in enumerate(("N", "P", "t"))]
+    if (not all(lo <= model.exponents_[v] <= hi for v in ("N", "P", "t")) or model.L0_ > ymax
+            or not all(np.isfinite(x) and x <= AMPLITUDE_FACTOR * ymax for x in terms)):
+        out["data_flag"] = 1.0  # outside the stated physical ranges: not a result
+        return {k: float(v) for k, v in out.items()}
+    out["data_flag"] = 0.0
     out.update(L0=model.L0_, fit_loss=model.loss_, **{f"a_{v}": model.coefficients_[v] for v in ("t", "N", "P")},
                **{f"r_{v}": model.exponents_[v] for v in ("t", "N", "P")})
     if settings.n_bootstrap_fit:

@@ -121,6 +121,16 @@ def test_implausible_fits_are_flagged_and_left_out():
     res = analyze_cell(N, t, theory=steep, settings=AnalysisSettings(n_bootstrap_fit=0))
     assert np.isnan(res["theory"]["r_N"]) and np.isnan(res["theory"]["xi3"]) and res["theory"]["surface_flag"] == 1
     assert "outside the physical ranges" in res["why"]["theory"]["surface"]
+    # the data-term surface over P is held to the same ranges
+    from scalinglab.analysis.cell import analyze_data_surface
+
+    P = np.array([100.0, 300.0, 1000.0, 3000.0])
+    clean = 0.01 + t[None, None, :] ** -0.5 + 3.0 * N[:, None, None] ** -0.8
+    ok = analyze_data_surface(N, P, t, clean + 3.0 * P[None, :, None] ** -0.6, settings=AnalysisSettings(n_bootstrap_fit=0))
+    assert ok["data_flag"] == 0 and ok["r_P"] == pytest.approx(0.6, abs=0.02)
+    bad = analyze_data_surface(N, P, t, clean + 1e41 * P[None, :, None] ** -15.0,
+                               settings=AnalysisSettings(n_bootstrap_fit=0))
+    assert bad["data_flag"] == 1 and np.isnan(bad["r_P"])
 
 
 def test_one_cell_one_xi(tmp_path):
