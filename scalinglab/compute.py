@@ -45,8 +45,8 @@ FAULT_ENV = "SCALINGLAB_INJECT_FAULT"
 
 def _injected_fault(block_id: int) -> str | None:
     """Fault injection for reliability tests: ``SCALINGLAB_INJECT_FAULT="3,5:nan"`` makes blocks
-    3 and 5 diverge (``nan``), raise (``raise``, the default), or start 30 s late (``sleep``:
-    a slow block, numbers unchanged)."""
+    3 and 5 diverge (``nan``), raise (``raise``, the default), or start 30 s late (``sleep``,
+    or ``sleep=SECONDS``: a slow block, numbers unchanged)."""
     import os
 
     text = os.environ.get(FAULT_ENV, "")
@@ -83,8 +83,8 @@ def compute_block(spec: SweepSpec, block: Block) -> BlockResult:
     fault = _injected_fault(block.id)
     if fault == "raise":
         raise RuntimeError(f"injected fault in block {block.id} ({FAULT_ENV})")
-    if fault == "sleep":
-        time.sleep(30.0)
+    if fault and fault.startswith("sleep"):
+        time.sleep(float(fault.partition("=")[2] or 30.0))
     for ia, ib, ip in block.cells():
         where = f"alpha={spec.alpha[ia]:g}, beta={spec.beta[ib]:g}, P={spec.P[ip]:g}"
         start = time.perf_counter()

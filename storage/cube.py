@@ -323,24 +323,46 @@ class CubeWriter:
         """The block's unit statuses as stored now."""
         return np.asarray(self.array("status")[_region(block)])
 
+    def statuses(self, blocks: list[Block]) -> list[np.ndarray]:
+        """The unit statuses of several blocks, read in one round of concurrent requests."""
+        import asyncio
+
+        from zarr.core.sync import sync
+
+        arr = self.array("status").async_array
+
+        async def get_all():
+            return await asyncio.gather(*(arr.getitem(_region(b)) for b in blocks))
+
+        return [np.asarray(x) for x in sync(get_all())]
+
     def write(self, block: Block, result: BlockResult) -> None:
         """Data chunks and wall time (concurrently, one batch of requests), then status = done.
 
         The status chunk is written only after every data chunk is stored, so a crash at
         any point leaves the block pending, never half-done.
         """
+        self.write_many([(block, result)])
+
+    def write_many(self, done: list[tuple[Block, BlockResult]]) -> None:
+        """:meth:`write` for several blocks: every data chunk in one round of concurrent
+        requests, then every status chunk in a second one (status still last for each)."""
         import asyncio
 
         from zarr.core.sync import sync
 
-        writes = [(self.array(name), _region(block, values.ndim - 4), values) for name, values in result.arrays.items()]
-        writes.append((self.array("wall_time"), _region(block), result.wall_time))
+        writes = []
+        for block, result in done:
+            writes += [(self.array(name), _region(block, values.ndim - 4), values) for name, values in result.arrays.items()]
+            writes.append((self.array("wall_time"), _region(block), result.wall_time))
+        status = self.array("status")
+        marks = [(status, _region(block), np.full(block.shape, DONE, np.int8)) for block, _ in done]
 
-        async def put_all() -> None:
-            await asyncio.gather(*(arr.async_array.setitem(region, values) for arr, region, values in writes))
+        async def put(batch) -> None:
+            await asyncio.gather(*(arr.async_array.setitem(region, values) for arr, region, values in batch))
 
-        sync(put_all())
-        self.set_status(block, DONE)
+        sync(put(writes))
+        sync(put(marks))
 
     def set_status(self, block: Block, status: int) -> None:
         self.array("status")[_region(block)] = np.full(block.shape, status, np.int8)

@@ -19,7 +19,7 @@ from typing import Any
 from .meta import legacy_dir, meta_dir
 from .paths import filesystem, join
 
-__all__ = ["record_failure", "clear_failure", "read_failures", "record_run", "read_runs"]
+__all__ = ["record_failure", "clear_failure", "read_failures", "record_run", "record_runs", "read_runs"]
 
 _DIR = "ledger"
 
@@ -71,17 +71,32 @@ _RUNS = "runs"
 
 def record_run(path: str, block_id: int, info: dict[str, Any], storage_options: dict[str, Any] | None = None) -> None:
     """Append-only provenance: one small file each time a block starts computing."""
+    record_runs(path, [block_id], info, storage_options)
+
+
+def record_runs(path: str, block_ids: list[int], info: dict[str, Any],
+                storage_options: dict[str, Any] | None = None) -> None:
+    """One small file when a batch of blocks starts computing (a worker, one Ray call): which
+    blocks, on which node and process, when. :func:`read_runs` returns one entry per block."""
     import uuid
 
     fs, root = filesystem(path, storage_options)
-    entry = {"block": block_id, "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds"),
+    entry = {"blocks": [int(b) for b in block_ids],
+             "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds"),
              "host": socket.gethostname(), "pid": os.getpid(), **info}
     fs.makedirs(meta_dir(root, _RUNS), exist_ok=True)
-    with fs.open(meta_dir(root, _RUNS, f"block-{block_id:06d}-{uuid.uuid4().hex[:12]}.json"), "w") as f:
+    with fs.open(meta_dir(root, _RUNS, f"batch-{int(block_ids[0]):06d}-{uuid.uuid4().hex[:12]}.json"), "w") as f:
         f.write(json.dumps(entry))
 
 
 def read_runs(path: str, storage_options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Every recorded start of a block computation, oldest first."""
     fs, root = filesystem(path, storage_options)
-    return sorted(_read_dir(fs, [legacy_dir(root, "runs"), meta_dir(root, _RUNS)]), key=lambda e: e["time"])
+    out = []
+    for e in _read_dir(fs, [legacy_dir(root, "runs"), meta_dir(root, _RUNS)]):
+        if "blocks" in e:  # a batch record: one entry per block, with the batch's start time
+            common = {k: v for k, v in e.items() if k != "blocks"}
+            out += [{"block": b, **common} for b in e["blocks"]]
+        else:
+            out.append(e)
+    return sorted(out, key=lambda e: e["time"])

@@ -23,7 +23,7 @@ import storage
 from scalinglab.compute import compute_block
 from scalinglab.spec import SweepSpec, spec_from_json
 
-__all__ = ["run_blocks", "run_block"]
+__all__ = ["run_blocks", "compute_or_fail"]
 
 log = logging.getLogger("scalinglab.blocks")
 
@@ -60,31 +60,48 @@ def _node_id() -> str:
         return "local"
 
 
-def run_block(spec: SweepSpec, writer: storage.CubeWriter, store: str, block_id: int, node: str) -> dict[str, Any]:
-    """Compute and write one block; returns ``{"block", "status", "seconds"[, "error"]}``."""
-    opts = spec.storage_options or None
-    block = spec.block(block_id)
-    before = writer.status(block)
-    if (before == storage.DONE).all():
-        return {"block": block_id, "status": "done", "seconds": 0.0, "skipped": True}
+def compute_or_fail(spec: SweepSpec, writer: storage.CubeWriter, store: str, block) -> tuple[Any, dict[str, Any]]:
+    """Compute one block: ``(result, report)``; a science failure is recorded (status failed,
+    ledger entry with the reason) and gives ``(None, report)``."""
     start = time.perf_counter()
-    storage.record_run(store, block_id, {"node": node}, opts)
     try:
         result = compute_block(spec, block)
     except Exception as err:  # the block failed (diverged, bad numerics): record it, let the others run
         message = f"{type(err).__name__}: {err}"
         writer.set_status(block, storage.FAILED)
-        storage.record_failure(store, block_id, _units(spec, block), message + "\n" + traceback.format_exc(limit=3), opts)
-        log.warning("block %d failed: %s", block_id, message)
-        return {"block": block_id, "status": "failed", "error": message, "seconds": time.perf_counter() - start}
-    writer.write(block, result)  # OSError propagates: Ray retries the batch (done blocks are skipped)
-    if (before == storage.FAILED).any():
-        storage.clear_failure(store, block_id, opts)
-    return {"block": block_id, "status": "done", "seconds": time.perf_counter() - start}
+        storage.record_failure(store, block.id, _units(spec, block), message + "\n" + traceback.format_exc(limit=3),
+                               spec.storage_options or None)
+        log.warning("block %d failed: %s", block.id, message)
+        return None, {"block": block.id, "status": "failed", "error": message, "seconds": time.perf_counter() - start}
+    return result, {"block": block.id, "status": "done", "seconds": time.perf_counter() - start}
 
 
 def run_blocks(spec_json: str, store: str, block_ids: list[int]) -> list[dict[str, Any]]:
-    """Compute and write every block of ``block_ids`` in turn; one result dict per block."""
+    """Compute and write every block of ``block_ids``; one report dict per block.
+
+    The batch's statuses are read in one round of requests and its start is recorded in one
+    run record (``_meta/runs``) listing the blocks it is about to compute; blocks already
+    done are skipped (a retried batch, or a block finished by an earlier driver). Each block
+    is written as soon as it is computed: its data chunks in one round of concurrent
+    requests, then its status (status last: a kill at any point leaves a block pending,
+    never half-done). Gathering the writes of a whole batch was measured slower (zarr's
+    thread hand-offs). An ``OSError`` while writing propagates: Ray retries the batch.
+    """
     spec, writer = _open(spec_json, store)
-    node = _node_id()
-    return [run_block(spec, writer, store, b, node) for b in block_ids]
+    opts = spec.storage_options or None
+    blocks = [spec.block(b) for b in block_ids]
+    before = writer.statuses(blocks)
+    out = [{"block": blk.id, "status": "done", "seconds": 0.0, "skipped": True}
+           for blk, st in zip(blocks, before) if (st == storage.DONE).all()]
+    todo = [(blk, st) for blk, st in zip(blocks, before) if not (st == storage.DONE).all()]
+    if not todo:
+        return out
+    storage.record_runs(store, [blk.id for blk, _ in todo], {"node": _node_id()}, opts)
+    for blk, st in todo:
+        result, report = compute_or_fail(spec, writer, store, blk)
+        if result is not None:
+            writer.write(blk, result)
+            if (st == storage.FAILED).any():
+                storage.clear_failure(store, blk.id, opts)
+        out.append(report)
+    return out

@@ -277,7 +277,7 @@ def test_break_lock_removes_only_the_lock_it_was_shown(tmp_path):
 # -- `scalinglab unlock` through the real CLI ---------------------------------------------------
 
 def test_unlock_refuses_a_live_sweep_which_then_finishes(tmp_path, api_url):
-    """While a real sweep holds the lock (block 0 sleeps 30 s), `unlock` is refused in one line
+    """While a real sweep holds the lock (block 0 sleeps 12 s after Ray's start), `unlock` is refused in one line
     that names the pid and how to stop it, with or without --force; the sweep then finishes."""
     import signal
 
@@ -290,7 +290,7 @@ def test_unlock_refuses_a_live_sweep_which_then_finishes(tmp_path, api_url):
     spec = write_spec(tmp_path / "spec.toml", store=store, seeds=1,
                       grid='alpha = [1.0]\nbeta = [0.4]\nN = [16]\nP = ["inf"]\nt = [1, 10, 100]')
     log = tmp_path / "run.log"
-    proc = start_cli("run", str(spec), "--no-progress", env=cli_env(api_url, SCALINGLAB_INJECT_FAULT="0:sleep"), log=log)
+    proc = start_cli("run", str(spec), "--no-progress", env=cli_env(api_url, SCALINGLAB_INJECT_FAULT="0:sleep=12"), log=log)
     try:
         def sweep_holds_lock() -> bool:  # the sweep's own lock (not the brief one taken to create the cube)
             held = read_lock(str(store)) or {}
