@@ -62,7 +62,7 @@ def _analyse(spec, store):
     from storage.analysis import write_analysis
     from tasks.analyze import analyze_cells
 
-    settings = AnalysisSettings(n_bootstrap_fit=4, n_bootstrap_frontier=20)
+    settings = AnalysisSettings(n_bootstrap_fit=0, n_bootstrap_frontier=20)
     cells = [(0, ib, 0) for ib in range(spec.beta.size)]
     items = analyze_cells.fn(str(store), cells, json.dumps(settings.to_dict()), 1.0)
     results = {tuple(i["cell"]): i["result"] for i in items}
