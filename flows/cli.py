@@ -315,7 +315,28 @@ def status(store: str = typer.Argument(..., metavar="STORE"),
             _fail(f"store: {store} is being written by pid {lock.get('pid')} on {lock.get('host')}; verify after it ends")
         for block, why in storage.verify_blocks(spec, store):
             typer.echo(f"block {block.id} reset to pending: {why}", err=True)
-    raise typer.Exit(_summary(store, spec, None, as_json))
+    code = _summary(store, spec, None, as_json)
+    if not as_json:
+        line = _residual_summary(store, spec)
+        if line:
+            typer.echo(line)
+    raise typer.Exit(code)
+
+
+def _residual_summary(store: str, spec) -> str | None:
+    """One line on theory against simulation from the stored analysis (its SE named), or None."""
+    from storage.analysis import current_analysis
+
+    an = current_analysis(store, spec, spec.storage_options or None)
+    if an is None or "resid_max_z" not in an or not np.isfinite(an.resid_max_z.values).any():
+        return None
+    n, frac = an.resid_n.values, an.resid_frac_z3.values
+    ok = np.isfinite(frac) & (n > 0)
+    pooled = float(np.sum(frac[ok] * n[ok]) / np.sum(n[ok])) if ok.any() else float("nan")
+    return (f"theory vs simulation (t >= t_min, SE: {an.attrs.get('resid_kind', '?')}): |z| > 3 in {pooled:.1%} of "
+            f"{int(np.sum(n[ok]))} values (Student-t expects {float(np.nanmean(an.resid_frac_z3_expected.values)):.1%}), "
+            f"max |z| {float(np.nanmax(an.resid_max_z.values)):.2f}; {int(np.nansum(an.resid_excluded.values))} "
+            "flagged or non-finite values excluded")
 
 
 @app.command()
@@ -387,41 +408,71 @@ def _cell_label(row: dict[str, Any]) -> str:
     return f"alpha={_cell_text(float(row['alpha']))}, beta={_cell_text(float(row['beta']))}, P={_coord_text(P)}"
 
 
-def _cell_rows(ds, spec, cells, method: str, fields: list[str], n_bootstrap_fit: int = 20,
-               parts: tuple[str, ...] = ("surface", "frontier")) -> list[dict[str, Any]]:
+def _cell_rows(ds, spec, cells, method: str, fields: list[str], n_bootstrap_fit: int | None = None,
+               parts: tuple[str, ...] = ("surface", "frontier"), store: str | None = None,
+               surface_intervals: bool = True) -> list[dict[str, Any]]:
     """One row per cell: ``fields`` of the method's analysis, and ``why`` (part -> reason) for
-    the parts that could not be measured (their fields are NaN)."""
+    the parts that could not be measured (their fields are NaN). The numbers are the cube's
+    stored analysis (``scalinglab analyze``) when it exists for this spec and settings; else the
+    same computation (``analyze_cell``, default settings) is run now. ``_interval`` holds what
+    the row's intervals are."""
+    import dataclasses
+    import json as _json
+
     from scalinglab.analysis.cell import AnalysisSettings, analyze_cell
     from scalinglab.errors import SpecError
-    from storage.analysis import read_cell
+    from storage.analysis import current_analysis, read_cell, stored_cell
 
     batch_of = _batch  # not flows.analyze's: that module imports Prefect (seconds of cold start)
     if method not in spec.methods:
         raise SpecError("cli", "--method", method, f"a method present in the cube: {', '.join(spec.methods)}")
     import storage
 
-    settings = AnalysisSettings(n_bootstrap_fit=n_bootstrap_fit)
+    an = current_analysis(store, spec, spec.storage_options or None) if store else None
+    stored_settings = _json.loads(an.attrs["settings"]) if an is not None else None
+    if an is not None and n_bootstrap_fit is not None and stored_settings.get("n_bootstrap_fit") != n_bootstrap_fit:
+        an = None  # other settings asked for: computed now, and said so
+        typer.echo(f"note: --n-bootstrap {n_bootstrap_fit} differs from the stored analysis "
+                   f"({stored_settings.get('n_bootstrap_fit')}): computed now, not stored", err=True)
+    settings = AnalysisSettings() if n_bootstrap_fit is None else dataclasses.replace(AnalysisSettings(),
+                                                                                      n_bootstrap_fit=n_bootstrap_fit)
+    if not surface_intervals:  # the surface's intervals are not shown: its estimates do not depend on them
+        settings = dataclasses.replace(settings, n_bootstrap_fit=0)
+    if an is None and store:
+        typer.echo(f"note: {'no' if stored_settings is None else 'not the stored'} analysis: computed now with "
+                   f"settings {_json.dumps(settings.to_dict())} (`scalinglab analyze` stores them)", err=True)
     status = ds.status.values
     rows = []
     for ia, ib, ip in cells:
-        r, why = {}, {}
+        r, why, interval = {}, {}, {}
         if np.all(status[ia, ib, :, ip] == storage.DONE):  # a pending block is never decoded
-            c = read_cell(ds, ia, ib, ip)
-            if method == "theory":
-                c["sim"] = None
+            got = stored_cell(an, ia, ib, ip, method) if an is not None else None
+            if got is not None:
+                r, why, interval = got["fields"], got["why"], got["interval"]
             else:
-                c["theory"] = None
-            res = analyze_cell(c["N"], c["t"], theory=c["theory"], sim=c["sim"], batch=batch_of(spec), settings=settings)
-            r = res.get(method, {})
-            why = {k: v for k, v in res.get("why", {}).get(method, {}).items() if k in parts}
+                c = read_cell(ds, ia, ib, ip)
+                data = {"theory": c["theory"], "theory_flag": c["theory_flag"]} if method == "theory" else {"sim": c["sim"]}
+                res = analyze_cell(c["N"], c["t"], batch=batch_of(spec), settings=settings, **data)
+                r = res.get(method, {})
+                why = res.get("why", {}).get(method, {})
+                interval = res.get("interval", {}).get(method, {})
+            why = {k: v for k, v in why.items() if k in parts or k == "excluded"}
         if not r:
             why = {p: "the cell is not done (`scalinglab status` says why)" for p in parts}
         row = {"alpha": float(ds.alpha[ia]), "beta": float(ds.beta[ib]), "P": _json_value(float(ds.P[ip])),
                **{f: r.get(f, float("nan")) for f in fields}}
         if why:
             row["why"] = why
+        row["_interval"] = interval
         rows.append(row)
     return rows
+
+
+def _interval_header(rows: list[dict[str, Any]], part: str) -> str:
+    """What the [lo, hi] of a table are (one kind per table; the analysis says which)."""
+    kinds = sorted({r.get("_interval", {}).get(part, "none") for r in rows} - {"none"})
+    names = {"seed-bootstrap": "90% CI, seed bootstrap", "window-range": "window range, not a CI"}
+    return " / ".join(names.get(k, k) for k in kinds) or "no interval"
 
 
 def _report_unmeasurable(rows: list[dict[str, Any]], what: dict[str, str]) -> int:
@@ -429,7 +480,9 @@ def _report_unmeasurable(rows: list[dict[str, Any]], what: dict[str, str]) -> in
     cell had anything measured, else 0."""
     measured = 0
     for r in rows:
-        why = r.get("why", {})
+        why = {k: v for k, v in r.get("why", {}).items() if k != "excluded"}
+        if "excluded" in r.get("why", {}):
+            typer.echo(f"note: cell {_cell_label(r)}: {r['why']['excluded']}", err=True)
         for part, reason in why.items():
             typer.echo(f"note: cell {_cell_label(r)}: {what.get(part, part)} not measurable: {_one_line(reason)}", err=True)
         if len(why) < len(what):
@@ -442,7 +495,9 @@ def _report_unmeasurable(rows: list[dict[str, Any]], what: dict[str, str]) -> in
 
 def _emit_rows(title: str, rows: list[dict[str, Any]], as_json: bool, fmt_cols: dict[str, str]) -> None:
     if as_json:
-        typer.echo(json.dumps([{k: (v if k == "why" else _json_value(v)) for k, v in r.items()} for r in rows], indent=1))
+        typer.echo(json.dumps([{("interval" if k == "_interval" else k): (v if k in ("why", "_interval") else
+                                                                          _json_value(v)) for k, v in r.items()}
+                               for r in rows], indent=1))
         return
     cols = ["alpha", "beta", "P", *fmt_cols]
     out = []
@@ -719,18 +774,32 @@ def analyze(store: str = typer.Argument(..., metavar="STORE"),
                     if np.isnan(vals["r_t"]) and np.isnan(vals["xi"]):
                         continue
                     rows.append({"alpha": float(a), "beta": float(b), "P": _json_value(float(p)), "method": m, **vals})
-    notes = _why_unmeasured(store, spec, unmeasured, settings)
+    notes = _why_unmeasured(store, spec, unmeasured, settings, an)
     for line in notes:
         typer.echo(f"note: {line}", err=True)
+    excluded = [f"cell alpha={_cell_text(float(an.alpha[ia]))}, beta={_cell_text(float(an.beta[ib]))}, "
+                f"P={_coord_text(float(an.P[ip]))} ({m}): {why['excluded']}"
+                for key, per in json.loads(an.attrs.get("why", "{}")).items()
+                for (ia, ib, ip) in [tuple(int(x) for x in key.split(","))] for m, why in per.items() if "excluded" in why]
+    for line in excluded:
+        typer.echo(f"note: {line}", err=True)
+    intervals = {m: an[f"{PREFIX[m]}_xi_lo"].attrs.get("interval_kind", "none") for m in PREFIX
+                 if f"{PREFIX[m]}_xi_lo" in an}
     if as_json:
-        typer.echo(json.dumps({**summary, "model": spec.model, "not_measurable": notes,
+        typer.echo(json.dumps({**summary, "model": spec.model, "not_measurable": notes, "excluded": excluded,
+                               "intervals": intervals, "resid_kind": an.attrs.get("resid_kind", ""),
                                "cells": [{k: _json_value(v) for k, v in r.items()} for r in rows]}, indent=1))
     else:
         if rows:
-            _emit_rows(f"analysis of {store} ({summary['cells_analyzed']}/{summary['cells']} cells)", rows, False,
+            what = "; ".join(f"{m}: {k}" for m, k in intervals.items())
+            _emit_rows(f"analysis of {store} ({summary['cells_analyzed']}/{summary['cells']} cells; [ ] = {what})",
+                       rows, False,
                        {"method": "{method}", "r_t": "{r_t:.3f}", "r_N": "{r_N:.3f}", "L0": "{L0:.2e}",
-                        "xi [CI]": "{xi:.3f} [{xi_lo:.3f}, {xi_hi:.3f}]",
-                        "eta [CI]": "{eta:.3f} [{eta_lo:.3f}, {eta_hi:.3f}]", "xi3": "{xi3:.3f}", "eta3": "{eta3:.3f}"})
+                        "xi [ ]": "{xi:.3f} [{xi_lo:.3f}, {xi_hi:.3f}]",
+                        "eta [ ]": "{eta:.3f} [{eta_lo:.3f}, {eta_hi:.3f}]", "xi3": "{xi3:.3f}", "eta3": "{eta3:.3f}"})
+        line = _residual_summary(store, spec)
+        if line:
+            typer.echo(line)
         for f in summary["figures"]:
             typer.echo(f"figure: {f}")
     for e in summary["errors"]:
@@ -740,19 +809,15 @@ def analyze(store: str = typer.Argument(..., metavar="STORE"),
     raise typer.Exit(EXIT_FAILED if summary["errors"] or not rows else EXIT_OK)
 
 
-def _why_unmeasured(store: str, spec, cells: list[tuple[int, int, int, str]], settings) -> list[str]:
-    """One sentence per (cell, method) whose surface or frontier could not be measured."""
+def _why_unmeasured(store: str, spec, cells: list[tuple[int, int, int, str]], settings, an=None) -> list[str]:
+    """One sentence per (cell, method) whose surface or frontier could not be measured (read from
+    the stored analysis: its ``why`` attrs)."""
     if not cells:
         return []
-    import dataclasses
-
     import storage
-    from scalinglab.analysis.cell import analyze_cell
-    from storage.analysis import read_cell
 
-    ds = storage.open_cube(store)
-    status = ds.status.values
-    quick = dataclasses.replace(settings, n_bootstrap_fit=0, n_bootstrap_frontier=0)
+    whys = json.loads(an.attrs.get("why", "{}")) if an is not None else {}
+    status = storage.open_cube(store).status.values
     out = []
     for ia, ib, ip, m in cells:
         label = (f"cell alpha={_cell_text(float(spec.alpha[ia]))}, beta={_cell_text(float(spec.beta[ib]))}, "
@@ -760,10 +825,9 @@ def _why_unmeasured(store: str, spec, cells: list[tuple[int, int, int, str]], se
         if not np.all(status[ia, ib, :, ip] == storage.DONE):
             out.append(f"{label}: not analysed: the cell is not done")
             continue
-        c = read_cell(ds, ia, ib, ip)
-        data = {"theory": c["theory"], "sim": None} if m == "theory" else {"theory": None, "sim": c["sim"]}
-        res = analyze_cell(c["N"], c["t"], batch=_batch(spec), settings=quick, **data)
-        for part, why in res.get("why", {}).get(m, {}).items():
+        for part, why in whys.get(f"{ia},{ib},{ip}", {}).get(m, {}).items():
+            if part == "excluded":
+                continue
             what = "compute frontier (approach 1)" if part == "frontier" else "scaling surface (approach 3)"
             out.append(f"{label}: {what} not measurable: {_one_line(why)}")
     return out
@@ -774,10 +838,13 @@ def _why_unmeasured(store: str, spec, cells: list[tuple[int, int, int, str]], se
 def fit(store: str = typer.Argument(..., metavar="STORE"),
         sel: list[str] = CellSelOpt,
         method: str = MethodOpt,
-        n_bootstrap: int = typer.Option(50, min=0, help="bootstrap replicates (intervals)"),
+        n_bootstrap: Optional[int] = typer.Option(None, min=0, help="bootstrap replicates (default: the stored "
+                                                  "analysis's, else 20); another value computes anew"),
         as_json: bool = typer.Option(False, "--json")) -> None:
     """Print the fitted surface L = L0 + a_t t^-r_t + a_N N^-r_N of each selected cell, with
-    intervals; a cell whose surface cannot be fitted is named with the reason (exit 1 if none can)."""
+    intervals (seed bootstrap; for deterministic theory the range over fit windows), read from the
+    stored analysis when there is one; a cell whose surface cannot be fitted, or whose fit lies
+    outside the physical ranges, is named with the reason (exit 1 if none can)."""
     method = _choice("--method", method, METHODS)
     import storage
 
@@ -785,14 +852,15 @@ def fit(store: str = typer.Argument(..., metavar="STORE"),
     ds = storage.open_cube(store)
     fields = ["L0", "L0_lo", "L0_hi", "a_t", "r_t", "r_t_lo", "r_t_hi", "a_N", "r_N", "r_N_lo", "r_N_hi", "fit_loss"]
     rows = _cell_rows(ds, spec, _cells_from_sel(ds, sel), method, fields, n_bootstrap_fit=n_bootstrap,
-                      parts=("surface",))
+                      parts=("surface",), store=store)
     code = _report_unmeasurable(rows, {"surface": "scaling surface"})
     shown = rows if as_json else [r for r in rows if "surface" not in r.get("why", {})]
     if shown:
-        _emit_rows(f"L(t, N) = L0 + a_t t^-r_t + a_N N^-r_N ({method}, 90% bootstrap intervals)", shown, as_json,
-                   {"L0 [CI]": "{L0:.3g} [{L0_lo:.3g}, {L0_hi:.3g}]", "a_t": "{a_t:.3g}",
-                    "r_t [CI]": "{r_t:.3f} [{r_t_lo:.3f}, {r_t_hi:.3f}]", "a_N": "{a_N:.3g}",
-                    "r_N [CI]": "{r_N:.3f} [{r_N_lo:.3f}, {r_N_hi:.3f}]"})
+        _emit_rows(f"L(t, N) = L0 + a_t t^-r_t + a_N N^-r_N ({method}; [ ]: {_interval_header(shown, 'surface')})",
+                   shown, as_json,
+                   {"L0 [ ]": "{L0:.3g} [{L0_lo:.3g}, {L0_hi:.3g}]", "a_t": "{a_t:.3g}",
+                    "r_t [ ]": "{r_t:.3f} [{r_t_lo:.3f}, {r_t_hi:.3f}]", "a_N": "{a_N:.3g}",
+                    "r_N [ ]": "{r_N:.3f} [{r_N_lo:.3f}, {r_N_hi:.3f}]"})
     raise typer.Exit(code)
 
 
@@ -811,12 +879,13 @@ def frontier(store: str = typer.Argument(..., metavar="STORE"),
     spec = storage.read_spec(store)
     ds = storage.open_cube(store)
     fields = ["xi", "xi_lo", "xi_hi", "eta", "eta_lo", "eta_hi", "C_lo", "C_hi", "edge_hit", "xi3", "eta3"]
-    rows = _cell_rows(ds, spec, _cells_from_sel(ds, sel), method, fields, n_bootstrap_fit=0)
+    rows = _cell_rows(ds, spec, _cells_from_sel(ds, sel), method, fields, store=store, surface_intervals=False)
     code = _report_unmeasurable(rows, {"frontier": "approach 1 (xi, eta)", "surface": "approach 3 (xi3, eta3)"})
-    shown = rows if as_json else [r for r in rows if len(r.get("why", {})) < 2]
+    shown = rows if as_json else [r for r in rows if len({k for k in r.get("why", {}) if k != "excluded"}) < 2]
     if shown:
-        _emit_rows(f"compute-optimal frontier, C = N t B ({method})", shown, as_json,
-                   {"xi [CI]": "{xi:.3f} [{xi_lo:.3f}, {xi_hi:.3f}]", "eta [CI]": "{eta:.3f} [{eta_lo:.3f}, {eta_hi:.3f}]",
+        _emit_rows(f"compute-optimal frontier, C = N t B ({method}; [ ]: {_interval_header(shown, 'frontier')})",
+                   shown, as_json,
+                   {"xi [ ]": "{xi:.3f} [{xi_lo:.3f}, {xi_hi:.3f}]", "eta [ ]": "{eta:.3f} [{eta_lo:.3f}, {eta_hi:.3f}]",
                     "C window": "{C_lo:.2g}..{C_hi:.2g}", "edge": "{edge_hit:.0f}", "xi3": "{xi3:.3f}",
                     "eta3": "{eta3:.3f}"})
     raise typer.Exit(code)
@@ -964,6 +1033,21 @@ def phase_map_cmd(store: str = typer.Argument(..., metavar="STORE"),
     typer.echo(phase_map(store, str(out), quantity=quantity, method=m))
 
 
+def _default_t_min() -> float:
+    """The analysis's default t_min (checkpoints below it are not fitted nor compared)."""
+    from scalinglab.analysis.cell import AnalysisSettings
+
+    return AnalysisSettings().t_min
+
+
+def _json_settings(store: str, spec) -> dict[str, Any] | None:
+    """The stored analysis's settings (None without a current analysis group)."""
+    from storage.analysis import current_analysis
+
+    an = current_analysis(store, spec, spec.storage_options or None)
+    return json.loads(an.attrs["settings"]) if an is not None else None
+
+
 def _plot_cell(ds, sel: list[str]) -> tuple[int, int, int]:
     """The one cell `plot` draws: --sel values, the others as `analyze` chooses (its figures'
     representative cell)."""
@@ -1002,8 +1086,9 @@ def plot(store: str = typer.Argument(..., metavar="STORE"),
               f"P={_coord_text(float(ds.P[ip]))}: not done yet; `scalinglab resume {store}` computes it", EXIT_FAILED)
     c = read_cell(ds, ia, ib, ip)
     keep = c["t"] > 0
-    t, th = c["t"][keep], (c["theory"][:, keep] if c["theory"] is not None else None)
+    t, th = c["t"][keep], (c["theory"][..., keep] if c["theory"] is not None else None)
     sm = c["sim"][..., keep] if c["sim"] is not None else None
+    flag = c["theory_flag"][..., keep] if c["theory_flag"] is not None else None
     a, b, P = float(ds.alpha[ia]), float(ds.beta[ib]), float(ds.P[ip])
     where = f"cell alpha={_cell_text(a)}, beta={_cell_text(b)}, P={_coord_text(P)}"
     title = plots.cell_title(a, b, P, spec.model)
@@ -1016,30 +1101,78 @@ def plot(store: str = typer.Argument(..., metavar="STORE"),
         _fail(f"{where}: no data ({method}); the cell is not done", EXIT_FAILED)
     out.parent.mkdir(parents=True, exist_ok=True)
     if kind == "curves":
-        plots.plot_curves(t, c["N"], sim=sm, theory=th, alpha=a, beta=b, P=P, model=spec.model, path=str(out))
-    elif kind == "frontier":
-        from scalinglab.analysis import ComputeFrontier
+        th_curve = th.mean(axis=1) if th is not None and th.ndim == 3 else th  # paired theory: mean over draws
+        plots.plot_curves(t, c["N"], sim=sm, theory=th_curve, alpha=a, beta=b, P=P, model=spec.model, path=str(out))
+    elif kind in ("frontier", "surface"):
+        # the one computation: the stored analysis of this cell, else the same analysis run now
+        import json as _json
 
-        try:
-            fr = ComputeFrontier(random_state=0).fit(c["N"], t, data, batch_size=batch_of(spec))
-        except ValueError as err:
-            _fail(f"{where}: compute frontier not measurable ({method}): {err}", EXIT_FAILED)
-        plots.plot_frontier(c["N"], t, data, batch_of(spec), frontier=fr, title=f"{title} ({method})", path=str(out))
-    elif kind == "surface":
-        from scalinglab.analysis import ScalingSurface, grid_points
-        from scalinglab.analysis.cell import MIN_SURFACE_POINTS
+        from storage.analysis import current_analysis, stored_cell
 
-        tt = t >= 10
-        X, y = grid_points([c["N"], t[tt]], data[..., tt], seed_axis=1 if data.ndim == 3 else None)
-        good = np.all(np.isfinite(y) & (y > 0), axis=1) if y.ndim == 2 else np.isfinite(y) & (y > 0)
-        if good.sum() < MIN_SURFACE_POINTS:
-            _fail(f"{where}: scaling surface not measurable ({method}): {int(good.sum())} (N, t >= 10) points; "
-                  f"it needs >= {MIN_SURFACE_POINTS}", EXIT_FAILED)
-        surface = ScalingSurface(variables=("N", "t"), random_state=0).fit(X[good], y[good])
-        plots.plot_surface(t[tt], c["N"], data[..., tt], surface, title=f"{title} ({method})", path=str(out))
+        an = current_analysis(store, spec, spec.storage_options or None)
+        stored = stored_cell(an, ia, ib, ip, method) if an is not None else None
+        settings = _json.loads(an.attrs["settings"]) if stored else None
+        if kind == "frontier":
+            if stored is None:
+                import dataclasses
+
+                from scalinglab.analysis.cell import AnalysisSettings, analyze_cell
+
+                st = dataclasses.replace(AnalysisSettings(), n_bootstrap_fit=0)
+                typer.echo(f"note: no stored analysis of this cell: computed now with settings "
+                           f"{_json.dumps(st.to_dict())} (`scalinglab analyze` stores them)", err=True)
+                data_kw = {"theory": c["theory"], "theory_flag": c["theory_flag"]} if method == "theory" else {"sim": c["sim"]}
+                record = plots.frontier_record(analyze_cell(c["N"], c["t"], batch=batch_of(spec), settings=st, **data_kw),
+                                               method, st.confidence)
+            else:
+                record = plots.frontier_record({}, method, settings["confidence"], stored=stored)
+            if isinstance(record, str):
+                _fail(f"{where}: compute frontier not measurable ({method}): {_one_line(record)}", EXIT_FAILED)
+            plots.plot_frontier(c["N"], t, data, batch_of(spec), frontier=record, title=f"{title} ({method})",
+                                path=str(out))
+        else:
+            from scalinglab.analysis import ScalingSurface
+
+            fields = ["L0", "a_t", "r_t", "a_N", "r_N"]
+            row = _cell_rows(ds, spec, [(ia, ib, ip)], method, fields, store=store, surface_intervals=False)[0]
+            if not np.isfinite(row["r_t"]):
+                _fail(f"{where}: scaling surface not measurable ({method}): "
+                      f"{_one_line(row.get('why', {}).get('surface', 'not measured'))}", EXIT_FAILED)
+            surface = ScalingSurface.from_params(("N", "t"), L0=row["L0"], coefficients={"N": row["a_N"], "t": row["a_t"]},
+                                                 exponents={"N": row["r_N"], "t": row["r_t"]})
+            t_min = settings["t_min"] if settings else _default_t_min()
+            tt = t >= t_min
+            plots.plot_surface(t[tt], c["N"], data[..., tt], surface, title=f"{title} ({method})", path=str(out))
     else:
-        plots.plot_residuals(t, c["N"], th, sm, title=f"{title}: theory vs simulation", path=str(out))
+        t_min = (_json_settings(store, spec) or {}).get("t_min", _default_t_min())
+        plots.plot_residuals(t, c["N"], th, sm, t_min=t_min, theory_flag=flag, title=f"{title}: theory vs simulation",
+                             path=str(out))
     typer.echo(str(out))
+
+
+@app.command()
+@cli_errors
+def report(store: str = typer.Argument(..., metavar="STORE"),
+           out: Optional[Path] = typer.Option(None, "--out", help="folder for index.html (default: beside the store, "
+                                                                "<name>_report/)"),
+           as_json: bool = typer.Option(False, "--json")) -> None:
+    """Write one self-contained HTML page for the cube: the paper's claims beside the measured
+    exponents (read from the cube's `analysis` group; run `scalinglab analyze STORE` first for
+    them), figures embedded as PNG, the spec, provenance, and what was flagged or excluded."""
+    import storage
+
+    storage.read_spec(store)  # validates STORE first (one line, exit 2)
+    from flows.report import write_report
+
+    path = write_report(store, out)
+    analysed = storage.analysis_exists(store)
+    if as_json:
+        typer.echo(json.dumps({"store": store, "report": str(path), "analysis": analysed}))
+    else:
+        if not analysed:
+            typer.echo(f"note: {store} has no analysis group; `scalinglab analyze {store}` adds the fitted exponents",
+                       err=True)
+        typer.echo(str(path))
 
 
 def main() -> None:  # pragma: no cover

@@ -7,6 +7,7 @@ functions so that ``import scalinglab`` never needs it (STYLE.md §9).
 """
 from __future__ import annotations
 
+import json
 import math
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from scalinglab.analysis.fit import ScalingSurface
     from scalinglab.analysis.frontier import ComputeFrontier
 
-__all__ = ["plot_curves", "plot_frontier", "plot_surface", "plot_residuals", "plot_phase_map", "cell_title", "default_cell",
+__all__ = ["frontier_record", "plot_curves", "plot_frontier", "plot_surface", "plot_residuals", "plot_phase_map", "cell_title", "default_cell",
            "QUANTITY_LABELS"]
 
 #: colour-coded N values up to this many get a discrete legend; more get a colorbar ticked at grid values
@@ -48,9 +49,10 @@ def _new_figure(ncols: int = 1, nrows: int = 1, size: tuple[float, float] = (6.4
     return fig, axes
 
 
-def _save(fig: "Figure", path: str | None) -> "Figure":
+def _save(fig: "Figure", path: str | None, metadata: dict[str, str] | None = None) -> "Figure":
+    fig.scalinglab_data = dict(metadata or {})  # the numbers drawn, for readers of the Figure object
     if path is not None:
-        fig.savefig(path, dpi=110)
+        fig.savefig(path, dpi=110, metadata=metadata)
     return fig
 
 
@@ -142,6 +144,8 @@ def plot_curves(
     P: float | None = None,
     model: str | None = None,
     n_se: float = 2.0,
+    tier: str | None = None,
+    method: str | None = None,
     path: str | None = None,
 ) -> "Figure":
     """Loss against t, one colour per N (log–log): simulation mean ± ``n_se`` SE, theory dashed.
@@ -152,10 +156,14 @@ def plot_curves(
         Checkpoints (t = 0 is dropped from the log axis).
     N : ndarray, shape (n_N,)
     sim : ndarray, shape (n_N, n_seed, n_t), optional
-        Simulated losses; the band is ``mean ± n_se · sd/sqrt(n_seed)`` (none for one seed).
+        Simulated losses. The line is the geometric mean over seeds and the band
+        ``exp(mean log L ± n_se · SE(log L))`` (none for one seed): drawn in log space, so it never
+        crosses zero on the log axis.
     theory : ndarray, shape (n_N, n_t), optional
     alpha, beta, P, model : optional
         Shown in the title.
+    tier, method : str, optional
+        The theory tier and simulation method, named in the legend.
     path : str, optional
         Save a PNG there.
     """
@@ -180,12 +188,14 @@ def plot_curves(
     for i in range(len(N)):
         c = color(i)
         if sim is not None:
-            m = sim[i].mean(axis=0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                logs = np.log(np.where(sim[i] > 0, sim[i], np.nan))
+            m = np.exp(np.nanmean(logs, axis=0))
             ax.plot(t[keep], m[keep], color=c, lw=1.6)
-            if sim.shape[1] >= 2:
-                se = sim[i].std(axis=0, ddof=1) / np.sqrt(sim.shape[1])
-                lo = np.clip(m - n_se * se, m * 1e-3, None)
-                ax.fill_between(t[keep], lo[keep], (m + n_se * se)[keep], color=c, alpha=0.25, lw=0)
+            if sim.shape[1] >= 2:  # the band in log space: exp(mean log L ± n_se SE(log L)), never below 0
+                se = np.nanstd(logs, axis=0, ddof=1) / np.sqrt(sim.shape[1])
+                ax.fill_between(t[keep], (m * np.exp(-n_se * se))[keep], (m * np.exp(n_se * se))[keep], color=c,
+                                alpha=0.25, lw=0)
         if theory is not None:
             ax.plot(t[keep], theory[i][keep], color="black" if sim is not None else c,
                     ls="--", lw=1.0 if sim is not None else 1.6, alpha=0.85)
@@ -196,10 +206,12 @@ def plot_curves(
     handles = []
     if sim is not None:
         k = sim.shape[1]
-        lab = f"simulation mean ± {n_se:g} SE ({k} seeds)" if k >= 2 else "simulation (1 seed)"
+        name = f"simulation{f' ({method})' if method else ''}"
+        lab = f"{name}: geometric mean ± {n_se:g} SE of log L, {k} seeds" if k >= 2 else f"{name}, 1 seed"
         handles.append(Line2D([], [], color="gray", lw=1.6, label=lab))
     if theory is not None:
-        handles.append(Line2D([], [], color="black" if sim is not None else "gray", ls="--", label="theory"))
+        handles.append(Line2D([], [], color="black" if sim is not None else "gray", ls="--",
+                              label=f"theory ({tier} tier)" if tier else "theory"))
     ax.legend(handles=handles, loc="lower left", fontsize=8, framealpha=0.8)
     ax.set_title(cell_title(alpha, beta, P, model), fontsize=10)
     ax.grid(True, which="major", alpha=0.3)
@@ -227,22 +239,32 @@ def plot_frontier(
     loss : ndarray, shape (n_N, n_t) or (n_N, n_seed, n_t)
     batch_size : float
         B in ``C = N t B``.
-    frontier : ComputeFrontier, optional
-        A fitted frontier; by default ``ComputeFrontier(random_state=0).fit(N, t, loss, batch_size)``.
+    frontier : mapping or ComputeFrontier, optional
+        The stored computation to draw (``frontier_record``: the analysis group's numbers and
+        frontier arrays for the cell); by default the analysis's own computation
+        (:func:`scalinglab.analysis.cell.analyze_cell`, default settings), never a refit with
+        other defaults. The numbers drawn are written into the PNG's ``Description`` (JSON).
     title : str, optional
     path : str, optional
     """
-    from scalinglab.analysis.frontier import ComputeFrontier
-
     N = np.asarray(N, dtype=float)
     t = np.asarray(t, dtype=float)
     loss = np.asarray(loss, dtype=float)
-    mean = loss if loss.ndim == 2 else loss.mean(axis=1)
+    with np.errstate(invalid="ignore"):
+        mean = loss if loss.ndim == 2 else loss.mean(axis=1)
     if frontier is None:
-        try:
-            frontier = ComputeFrontier(random_state=0).fit(N, t, loss, batch_size)
-        except ValueError as err:  # not measurable here: the curves, and why
-            return _unmeasured_frontier(N, t, mean, batch_size, str(err), title, path)
+        import dataclasses
+
+        from scalinglab.analysis.cell import AnalysisSettings, analyze_cell
+
+        settings = dataclasses.replace(AnalysisSettings(), n_bootstrap_fit=0)
+        res = analyze_cell(N, t, **({"sim": loss} if loss.ndim == 3 else {"theory": loss}), batch=batch_size,
+                           settings=settings)
+        method = "simulation" if loss.ndim == 3 else "theory"
+        frontier = frontier_record(res, method, settings.confidence)
+    if isinstance(frontier, str):  # not measurable here: the curves, and why
+        return _unmeasured_frontier(N, t, mean, batch_size, frontier, title, path)
+    f = _frontier_view(frontier)
     fig, axes = _new_figure(ncols=2, size=(11.5, 4.6))
     fig.get_layout_engine().set(wspace=0.08)
     ax, bx = axes[0, 0], axes[0, 1]
@@ -250,7 +272,6 @@ def plot_frontier(
     keep = t > 0
     for i in range(len(N)):
         ax.plot(N[i] * t[keep] * batch_size, mean[i][keep], color=color(i), lw=1.0, alpha=0.45)
-    f = frontier
     inw = f.in_window_
     out = np.isfinite(f.N_star_) & ~inw
     ax.plot(f.C_[inw], f.L_star_[inw], "o", color="crimson", ms=4.5, label="frontier L*(C) (fit window)")
@@ -285,14 +306,51 @@ def plot_frontier(
     bx.set_ylabel("compute-optimal N*")
     bx.legend(loc="upper left", fontsize=8, framealpha=0.85)
     bx.grid(True, which="major", alpha=0.3)
-    conf = ""
-    if f.interval_method_:
-        conf = f"{int(round(100 * f.confidence))}% intervals: {f.interval_method_}"
+    conf = {"seed-bootstrap": f"[ ]: {int(round(100 * f.confidence))}% intervals, bootstrap over seeds",
+            "window-range": "[ ]: window sensitivity (range over sub-windows), not a confidence interval",
+            "regression": f"[ ]: {int(round(100 * f.confidence))}% regression intervals"}.get(f.interval_method_,
+                                                                                              "no interval")
     note = f"window C ∈ [{f.window_[0]:.3g}, {f.window_[1]:.3g}]; {conf}"
     if f.edge_hit_:
         note += "; WARNING: N* at grid edge inside window"
     fig.suptitle((title + "\n" if title else "") + note, fontsize=10)
-    return _save(fig, path)
+    meta = {"xi": f.xi_, "xi_lo": f.xi_ci_[0], "xi_hi": f.xi_ci_[1], "eta": f.eta_, "eta_lo": f.eta_ci_[0],
+            "eta_hi": f.eta_ci_[1], "C_lo": f.window_[0], "C_hi": f.window_[1], "interval": f.interval_method_}
+    return _save(fig, path, {"Description": json.dumps({k: (float(v) if k != "interval" else v)
+                                                        for k, v in meta.items()})})
+
+
+def frontier_record(result: dict, method: str, confidence: float = 0.9,
+                    stored: dict | None = None) -> "dict | str":
+    """What the frontier figure draws, from one computation: ``analyze_cell``'s result, or a
+    cell of the analysis group (``stored``: :func:`storage.analysis.stored_cell`'s dict). A
+    string (the reason) where the frontier was not measured."""
+    if stored is not None:
+        fields, curve, interval, why = stored["fields"], stored["curve"], stored["interval"], stored["why"]
+    else:
+        fields, curve = result.get(method, {}), result.get("curve", {}).get(method)
+        interval, why = result.get("interval", {}).get(method, {}), result.get("why", {}).get(method, {})
+    if curve is None or not np.isfinite(fields.get("xi", np.nan)):
+        return why.get("frontier", "not measured")
+    return {**{k: np.asarray(v, float) for k, v in curve.items()}, **{k: float(fields[k]) for k in
+            ("xi", "xi_lo", "xi_hi", "eta", "eta_lo", "eta_hi", "C_lo", "C_hi", "edge_hit")},
+            "interval": interval.get("frontier", "none"), "confidence": confidence}
+
+
+def _frontier_view(fr: Any):
+    """A ComputeFrontier, or a :func:`frontier_record` mapping, as the attributes the figure reads."""
+    from types import SimpleNamespace
+
+    if not isinstance(fr, dict):
+        return fr
+    C = np.asarray(fr["C"], float)
+    keep = np.isfinite(C)
+    return SimpleNamespace(C_=C[keep], N_star_=np.asarray(fr["N_star"], float)[keep],
+                           L_star_=np.asarray(fr["L_star"], float)[keep],
+                           in_window_=np.asarray(fr["in_window"], float)[keep] > 0.5, window_=(fr["C_lo"], fr["C_hi"]),
+                           L0=0.0, xi_=fr["xi"], xi_ci_=(fr["xi_lo"], fr["xi_hi"]), eta_=fr["eta"],
+                           eta_ci_=(fr["eta_lo"], fr["eta_hi"]), edge_hit_=bool(fr["edge_hit"]),
+                           interval_method_=fr.get("interval", "none"), confidence=fr.get("confidence", 0.9))
 
 
 def _grid_ticks(ax, N: np.ndarray) -> None:
@@ -412,36 +470,54 @@ def plot_residuals(
     theory: np.ndarray,
     sim: np.ndarray,
     *,
+    t_min: float = 0.0,
+    theory_flag: np.ndarray | None = None,
     title: str | None = None,
     path: str | None = None,
 ) -> "Figure":
-    """Map of ``(theory − sim_mean)/sim_mean`` over (t, N), diverging colours centred on 0.
+    """Map of the standardised residual z over (t, N), and beside it the distribution of z
+    against the Student-t (and normal) it follows when the theory is the simulation's mean.
+
+    z is :func:`scalinglab.analysis.residuals.residual_map`'s: the paired difference where the
+    theory carries the seed axis, else with the theory's own spread where it has one, else the
+    seed SE alone; the figure says which. Checkpoints below ``t_min`` and flagged or non-finite
+    values are grey (not compared).
 
     Parameters
     ----------
     t : ndarray, shape (n_t,)
     N : ndarray, shape (n_N,)
-    theory : ndarray, shape (n_N, n_t)
+    theory : ndarray, shape (n_N, n_t) or (n_N, n_seed, n_t)
     sim : ndarray, shape (n_N, n_seed, n_t)
+    t_min : float
+        The fits' window: only ``t >= t_min`` is compared.
+    theory_flag : ndarray of bool, optional
+        Values flagged by the theory tier.
     """
     from matplotlib.colors import TwoSlopeNorm
     from matplotlib.ticker import NullLocator
+    from scipy import stats
 
-    from scalinglab.analysis.residuals import max_standardized_deviation, relative_difference
+    from scalinglab.analysis.residuals import SE_KINDS, residual_map
 
     t = np.asarray(t, dtype=float)
     N = np.asarray(N, dtype=float)
-    rel = relative_difference(theory, sim)
+    th = np.asarray(theory, float)
+    paired = th.ndim == 3 and th.shape[1] == np.asarray(sim).shape[1]
+    rm = residual_map(th, sim, t=t, t_min=t_min, theory_flag=theory_flag, paired=paired)
     keep = t > 0
-    rel = rel[:, keep]
+    z = rm.z[:, keep]
     tk = t[keep]
-    fig, axes = _new_figure(size=(7.0, 4.4))
-    ax = axes[0, 0]
-    lim = float(np.nanmax(np.abs(rel))) or 1e-12
+    fig, axes = _new_figure(ncols=2, size=(11.0, 4.6), gridspec_kw={"width_ratios": [3, 2]})
+    ax, hx = axes[0, 0], axes[0, 1]
+    zf = z[np.isfinite(z)]
+    lim = max(3.5, min(float(np.max(np.abs(zf))) if zf.size else 3.5, 8.0))
     norm = TwoSlopeNorm(vcenter=0.0, vmin=-lim, vmax=lim)
     logN = bool(np.all(N > 0) and np.all(np.isfinite(N)) and len(N) > 1 and N[-1] / N[0] > 4)
     Ny = N if np.all(np.isfinite(N)) else np.arange(len(N), dtype=float)
-    mesh = ax.pcolormesh(_edges(tk, True), _edges(Ny, logN), rel, cmap="RdBu_r", norm=norm, shading="flat")
+    ax.set_facecolor("0.85")  # not compared: t < t_min, flagged or non-finite
+    mesh = ax.pcolormesh(_edges(tk, True), _edges(Ny, logN), np.ma.masked_invalid(np.clip(z, -lim, lim)),
+                         cmap="RdBu_r", norm=norm, shading="flat")
     ax.set_xscale("log")
     if logN:
         ax.set_yscale("log")
@@ -449,14 +525,33 @@ def plot_residuals(
     step = max(1, int(math.ceil(len(N) / MAX_LEGEND_N)))
     ax.set_yticks(Ny[::step], [_fmt(float(n)) for n in N[::step]])
     ax.yaxis.set_minor_locator(NullLocator())
-    ax.set_xlabel("t (optimizer steps)")
+    ax.set_xlabel("t (optimizer steps)" + (f"; grey: t < t_min = {t_min:g}, flagged or non-finite" if t_min else ""))
     ax.set_ylabel("N (trained parameters)")
-    fig.colorbar(mesh, ax=ax, label="(theory − sim mean) / sim mean")
-    sub = ""
-    if np.asarray(sim).shape[1] >= 2:
-        sub = f"max |theory − sim mean| / SE = {max_standardized_deviation(theory, sim):.2f}  ({np.asarray(sim).shape[1]} seeds)"
-    ax.set_title((title + "\n" if title else "") + sub, fontsize=10)
-    return _save(fig, path)
+    fig.colorbar(mesh, ax=ax, label=f"z = (theory − sim) / SE  (clipped at ±{lim:.3g})")
+    summ = rm.summary()
+    if zf.size:
+        bins = np.linspace(-lim, lim, 25)
+        hx.hist(np.clip(zf, -lim, lim), bins=bins, density=True, color="tab:blue", alpha=0.55,
+                label=f"z of this cell ({zf.size} values)")
+        x = np.linspace(-lim, lim, 300)
+        if np.isfinite(rm.dof):
+            hx.plot(x, stats.t.pdf(x, rm.dof), color="black", lw=1.5, label=f"Student-t, {rm.dof:g} dof")
+        hx.plot(x, stats.norm.pdf(x), color="gray", ls="--", lw=1.0, label="normal")
+        for c in (-3, 3):
+            hx.axvline(c, color="crimson", ls=":", lw=1)
+        hx.legend(loc="upper left", fontsize=8, framealpha=0.85)
+        hx.set_title(f"|z| > 3: {summ['resid_frac_z3']:.1%} observed, {summ['resid_frac_z3_expected']:.1%} expected",
+                     fontsize=9)
+    hx.set_xlabel("z")
+    hx.set_ylabel("density")
+    sub = (f"SE: {SE_KINDS[rm.kind]}; {rm.n_seeds} seeds; max |z| = {summ['resid_max_z']:.2f}, "
+           f"max |rel. diff.| = {summ['resid_max_rel']:.3g}")
+    if rm.n_excluded:
+        sub += f"; {rm.n_excluded} of {rm.n_values} values flagged or non-finite, excluded"
+    import textwrap
+
+    fig.suptitle((title + "\n" if title else "") + "\n".join(textwrap.wrap(sub, 120)), fontsize=9)
+    return _save(fig, path, {"Description": json.dumps({**summ, "resid_kind": rm.kind})})
 
 
 def plot_phase_map(
