@@ -218,11 +218,8 @@ def _cell_figures(c: _Cube) -> list[rp.Figure]:
     th = d["theory"][:, keep] if d["theory"] is not None else None
     sm = d["sim"][..., keep] if d["sim"] is not None else None
     figs = []
-    import inspect
-
-    # legends naming the tier and method need plots.plot_curves(tier=, method=) (added with this report)
-    named = {"tier": c.tier, "method": c.method} if "tier" in inspect.signature(plots.plot_curves).parameters else {}
-    fig = plots.plot_curves(t, d["N"], sim=sm, theory=th, alpha=a, beta=b, P=P, model=c.model, **named)
+    fig = plots.plot_curves(t, d["N"], sim=sm, theory=th, alpha=a, beta=b, P=P, model=c.model, tier=c.tier,
+                            method=c.method)
     figs.append(rp.Figure(f"Loss curves at α = {a:g}, β = {b:g}, P = {_g(P)}", _fig(fig),
                           "Test loss against optimizer steps, one colour per N (log–log). "
                           + (f"Theory ({c.tier} tier) dashed. " if th is not None else "")
