@@ -439,7 +439,11 @@ def _phase_maps(c: Any) -> list[Figure]:
     labels = [(n, x, y, pr) for n, x, y, pr in phases.labels() if a_rng[0] <= x <= a_rng[1] and b_rng[0] <= y <= b_rng[1]]
     unproven = list(getattr(phases, "unproven", lambda a, b: [])(a_rng, b_rng))
     da, db = np.diff(a), np.diff(b)
-    coarse = (f"{a.size} × {b.size} cells, Δα {da.min():.2g}–{da.max():.2g}, Δβ {db.min():.2g}–{db.max():.2g}: "
+    def steps(d: np.ndarray) -> str:
+        lo, hi = f"{d.min():.2g}", f"{d.max():.2g}"
+        return lo if lo == hi else f"{lo}–{hi}"
+
+    coarse = (f"{a.size} × {b.size} cells, Δα {steps(da)}, Δβ {steps(db)}: "
               "one square per cell")
     figs = []
     for q, sym in (("xi", "ξ"), ("eta", "η")):
