@@ -125,3 +125,10 @@ def test_render_html_escapes_and_embeds():
                           flags=["one <flag>"], spec_text="{}", provenance={"k": "v"})
     assert "t &lt;x&gt;" in html and "a &amp; b" in html and "one &lt;flag&gt;" in html
     assert base64.b64encode(png).decode() in html and 'class="differs"' in html
+
+
+def test_report_of_a_non_cube_is_one_line_exit_2(tmp_path):
+    """A path that is not a cube: one stderr line naming STORE, exit status 2, nothing written."""
+    res = CliRunner().invoke(app, ["report", str(tmp_path / "nope.zarr"), "--out", str(tmp_path / "rep")])
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1 and "STORE" in res.stderr, res.stderr
+    assert not (tmp_path / "rep").exists()
