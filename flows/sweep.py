@@ -21,7 +21,7 @@ from prefect import flow, get_run_logger, task
 import storage
 
 __all__ = ["sweep_flow", "ray_runner", "run_sweep", "open_or_create", "check_code_version", "execute",
-           "connect_ray", "STOP", "Interrupted"]
+           "connect_ray", "warm_workers", "STOP", "Interrupted"]
 
 #: Set to ask a running dispatch to stop after the blocks in flight (SIGINT sets it).
 STOP = threading.Event()
@@ -72,6 +72,19 @@ def connect_ray(ray_address: str | None = None, num_cpus: int | None = None) -> 
                       object_store_memory=200 * 2**20)
     ray.init(**kwargs)
     return True
+
+
+def warm_workers(store: str) -> list:
+    """Start one worker per CPU and have it import the block code and open the cube (numpy,
+    scipy, zarr, the model packages) now, while the Prefect server is still booting, so the
+    sweep's first batches land on warm workers. Returns the refs (nobody needs to wait)."""
+    import ray
+
+    from tasks.blocks import warm_up
+    from tasks.dispatch import cluster_workers
+
+    remote = ray.remote(warm_up).options(num_cpus=1)
+    return [remote.remote(store) for _ in range(cluster_workers())]
 
 
 class _Publisher:
@@ -273,6 +286,7 @@ def execute(store: str, spec, blocks: list, *, ray_address: str | None = None, n
             def start_ray() -> None:  # while the Prefect server boots
                 nonlocal started_ray
                 started_ray = connect_ray(ray_address, num_cpus)
+                warm_workers(store)
 
             entered = time.perf_counter()
             with prefect_api(while_starting=start_ray):

@@ -23,7 +23,7 @@ import storage
 from scalinglab.compute import compute_block
 from scalinglab.spec import SweepSpec, spec_from_json
 
-__all__ = ["run_blocks", "compute_or_fail"]
+__all__ = ["run_blocks", "compute_or_fail", "warm_up"]
 
 log = logging.getLogger("scalinglab.blocks")
 
@@ -44,6 +44,18 @@ def _open(spec_json: str, store: str) -> tuple[SweepSpec, storage.CubeWriter]:
             _CACHE.popitem(last=False)
     _CACHE.move_to_end(key)
     return hit
+
+
+def warm_up(store: str) -> int:
+    """Nothing but this module's imports (done by Ray when it loads the function) and the
+    cube's spec: called once per worker while the driver still starts up. Returns the pid."""
+    import os
+
+    try:
+        _open(storage.read_spec(store).to_json(), store)
+    except Exception:  # a store the worker cannot read yet is the sweep's business, not ours
+        pass
+    return os.getpid()
 
 
 def _units(spec: SweepSpec, block) -> list[dict[str, Any]]:

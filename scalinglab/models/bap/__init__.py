@@ -133,7 +133,7 @@ def cost(point: Point, method: str) -> float:
             rows = P if finP else M
             draws = (P if finP else 0) * M + (E * N * M if finN else 0)
             flops = 2.0 * (P if finP else 0) * M * (N if finN else 0) * E
-            if method == "eigen":
+            if method == "closed_form":  # (ALIASES has already mapped "eigen" here)
                 flops += E * (6.0 * rows * D * min(rows, D) + 2.0 * M * D * nt + 2.0 * rows * min(rows, D) * nt)
             else:
                 flops += E * t_max * (4.0 * rows * D if finP else 4.0 * M * D)
