@@ -101,12 +101,7 @@ def test_no_model_name_in_flows_tasks_storage():
             for i, line in enumerate(f.read_text().splitlines(), 1):
                 if pattern.search(line):
                     hits.append(f"{f.relative_to(REPO)}:{i}: {line.strip()}")
-    # Pending their owners (work in progress by other engineers when the check was written); remove an
-    # entry when its file uses the protocol:
-    # - flows/report.py (new): phase tables -> `Model.phase_diagram`; per-model closed forms -> a model hook.
-    pending = {"flows/report.py"}
-    hard = [h for h in hits if h.split(":")[0] not in pending]
-    assert not hard, "\n".join(hard)
+    assert not hits, "\n".join(hits)
 
 
 def test_the_grep_finds_a_planted_name(tmp_path):
