@@ -45,6 +45,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/bap.py
 	$(BIN)/python bench/lin.py
 	$(BIN)/python bench/resume.py
+	$(BIN)/python bench/dispatch.py
+	$(BIN)/python bench/cluster.py
+	$(BIN)/python bench/files.py
+	$(BIN)/python bench/estimates.py
 	$(BIN)/python bench/analyze.py
 
 clean:
