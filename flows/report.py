@@ -37,15 +37,7 @@ def _fig(fig) -> bytes:
     return rp.png_bytes(fig)
 
 
-def _f(x: Any) -> float:
-    try:
-        return float(x)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def _g(v: float) -> str:
-    return "∞" if math.isinf(v) else f"{v:g}"
+_f, _g = rp.as_float, rp.axis_text  # one definition each (scalinglab/report.py)
 
 
 class _Cube:

@@ -422,6 +422,10 @@ def _g(v: float) -> str:
     return "∞" if math.isinf(v) else f"{v:g}"
 
 
+#: Public names of the two helpers, for flows/report.py.
+as_float, axis_text = _f, _g
+
+
 def _c(v: float) -> str:
     return "n/a" if not np.isfinite(v) else f"{v:.3f}"
 
