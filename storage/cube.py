@@ -337,32 +337,23 @@ class CubeWriter:
         return [np.asarray(x) for x in sync(get_all())]
 
     def write(self, block: Block, result: BlockResult) -> None:
-        """Data chunks and wall time (concurrently, one batch of requests), then status = done.
+        """Data chunks and wall time (concurrently, one round of requests), then status = done.
 
         The status chunk is written only after every data chunk is stored, so a crash at
         any point leaves the block pending, never half-done.
         """
-        self.write_many([(block, result)])
-
-    def write_many(self, done: list[tuple[Block, BlockResult]]) -> None:
-        """:meth:`write` for several blocks: every data chunk in one round of concurrent
-        requests, then every status chunk in a second one (status still last for each)."""
         import asyncio
 
         from zarr.core.sync import sync
 
-        writes = []
-        for block, result in done:
-            writes += [(self.array(name), _region(block, values.ndim - 4), values) for name, values in result.arrays.items()]
-            writes.append((self.array("wall_time"), _region(block), result.wall_time))
-        status = self.array("status")
-        marks = [(status, _region(block), np.full(block.shape, DONE, np.int8)) for block, _ in done]
+        writes = [(self.array(name), _region(block, values.ndim - 4), values) for name, values in result.arrays.items()]
+        writes.append((self.array("wall_time"), _region(block), result.wall_time))
 
-        async def put(batch) -> None:
-            await asyncio.gather(*(arr.async_array.setitem(region, values) for arr, region, values in batch))
+        async def put_all() -> None:
+            await asyncio.gather(*(arr.async_array.setitem(region, values) for arr, region, values in writes))
 
-        sync(put(writes))
-        sync(put(marks))
+        sync(put_all())
+        self.set_status(block, DONE)
 
     def set_status(self, block: Block, status: int) -> None:
         self.array("status")[_region(block)] = np.full(block.shape, status, np.int8)

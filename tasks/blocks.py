@@ -58,7 +58,8 @@ def warm_up(store: str) -> int:
     return os.getpid()
 
 
-def _units(spec: SweepSpec, block) -> list[dict[str, Any]]:
+def block_units(spec: SweepSpec, block) -> list[dict[str, Any]]:
+    """The block's (alpha, beta, P) cells as the failure ledger records them."""
     return [{"alpha": float(spec.alpha[ia]), "beta": float(spec.beta[ib]), "P": float(spec.P[ip])}
             for ia, ib, ip in block.cells()]
 
@@ -81,7 +82,7 @@ def compute_or_fail(spec: SweepSpec, writer: storage.CubeWriter, store: str, blo
     except Exception as err:  # the block failed (diverged, bad numerics): record it, let the others run
         message = f"{type(err).__name__}: {err}"
         writer.set_status(block, storage.FAILED)
-        storage.record_failure(store, block.id, _units(spec, block), message + "\n" + traceback.format_exc(limit=3),
+        storage.record_failure(store, block.id, block_units(spec, block), message + "\n" + traceback.format_exc(limit=3),
                                spec.storage_options or None)
         log.warning("block %d failed: %s", block.id, message)
         return None, {"block": block.id, "status": "failed", "error": message, "seconds": time.perf_counter() - start}

@@ -188,6 +188,8 @@ def _cancel(inflight: dict[Any, list[int]]) -> None:
 
 def _record_lost_batch(spec, store: str, writer: "storage.CubeWriter", batch: list[int], err: BaseException) -> list[dict[str, Any]]:
     """Mark the not-done blocks of a batch Ray gave up on as failed, with the reason."""
+    from tasks.blocks import block_units
+
     message = f"task crashed: {type(err).__name__}: {err}".splitlines()[0][:500]
     out = []
     for b in batch:
@@ -196,8 +198,6 @@ def _record_lost_batch(spec, store: str, writer: "storage.CubeWriter", batch: li
             out.append({"block": b, "status": "done", "seconds": 0.0, "skipped": True})
             continue
         writer.set_status(block, storage.FAILED)
-        units = [{"alpha": float(spec.alpha[ia]), "beta": float(spec.beta[ib]), "P": float(spec.P[ip])}
-                 for ia, ib, ip in block.cells()]
-        storage.record_failure(store, b, units, message, spec.storage_options or None)
+        storage.record_failure(store, b, block_units(spec, block), message, spec.storage_options or None)
         out.append({"block": b, "status": "failed", "error": message, "seconds": 0.0})
     return out
