@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/files.py
 	$(BIN)/python bench/estimates.py
 	$(BIN)/python bench/analyze.py
+	$(BIN)/python bench/cold_start.py
 
 clean:
 	rm -rf $(VENV) results *.egg-info

@@ -20,8 +20,8 @@ import functools
 import math
 
 import numpy as np
-from scipy.linalg import lapack as _lapack
-from scipy.optimize import elementwise as _elementwise
+
+# scipy is imported where used (scipy.optimize alone is ~0.4 s of every CLI start otherwise)
 
 __all__ = [
     "power_sum", "sum_nodes", "solve_df", "projection_error", "root_in_log", "geometric_block_sums", "least_squares_floor", "StreamingQR",
@@ -118,6 +118,7 @@ def solve_df(lam: np.ndarray, target, weights: np.ndarray | None = None) -> np.n
     if not np.any(live):
         return out
     nl = n[live]
+    from scipy.optimize import elementwise as _elementwise
 
     def f(u: np.ndarray, nn: np.ndarray) -> np.ndarray:
         kap = np.exp(u)
@@ -156,6 +157,8 @@ def root_in_log(fun, lo, hi, args: tuple = ()) -> np.ndarray:
     ``args`` are arrays broadcastable with lo (find_root passes ``fun`` only the unconverged
     elements, with the matching elements of ``args``).
     """
+    from scipy.optimize import elementwise as _elementwise
+
     llo = np.log(np.asarray(lo, dtype=np.float64))
     lhi = np.log(np.asarray(hi, dtype=np.float64))
     llo, lhi, *args = np.broadcast_arrays(llo, lhi, *args)
@@ -199,6 +202,8 @@ def geometric_block_sums(q: np.ndarray, log_g: np.ndarray, h, small: float = 1e-
 
 def _qr_apply(A: np.ndarray, Y: np.ndarray, overwrite_a: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Householder QR of A (m×n, m ≥ n) and Qᵀ Y (m×k); returns (R, QᵀY)."""
+    from scipy.linalg import lapack as _lapack
+
     qr, tau, _, info = _lapack.dgeqrf(np.asfortranarray(A), lwork=max(1, A.shape[1]) * 64,  # blocked
                                       overwrite_a=int(overwrite_a))
     if info != 0:

@@ -47,3 +47,32 @@ def test_science_layer_imports_alone():
             "print(bad); sys.exit(1 if bad else 0)")
     res = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def _loaded_after(code: str) -> list[str]:
+    """The heavy packages in sys.modules after running ``code`` in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    probe = (f"{code}\nimport sys\n"
+             "print(sorted(m for m in ('scipy', 'xarray', 'pandas', 'zarr', 'matplotlib', 'ray', 'prefect')"
+             " if m in sys.modules))")
+    res = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
+    return eval(res.stdout.strip().splitlines()[-1])
+
+
+def test_parsing_a_spec_imports_no_scipy():
+    """Cold start (issue 14): a spec of each built-in model parses without scipy (imported where it is used)."""
+    specs = ["examples/quickstart.toml", "examples/bap_compute.toml"]
+    code = "from scalinglab.spec import load_spec\n" + "".join(f"load_spec({s!r})\n" for s in specs)
+    assert _loaded_after(code) == []
+
+
+def test_cli_help_and_plan_import_no_heavy_package():
+    """`--help` and `plan` load typer, pydantic and numpy only: no scipy, storage or orchestration packages."""
+    code = ("from typer.testing import CliRunner\nfrom flows.cli import app\n"
+            "for args in (['--help'], ['plan', 'examples/quickstart.toml']):\n"
+            "    r = CliRunner().invoke(app, args)\n"
+            "    assert r.exit_code == 0, (args, r.output)")
+    assert _loaded_after(code) == []

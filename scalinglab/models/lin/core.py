@@ -8,8 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg.lapack import dlasd4 as _dlasd4
-from scipy.special import zeta
 
 from scalinglab.numerics import StreamingQR
 
@@ -63,6 +61,8 @@ class Spectrum:
 
 
 def spectrum(a: float, b: float, d: int) -> Spectrum:
+    from scipy.special import zeta  # here, not at module level: every LIN spec imports this module
+
     i = np.arange(1, d + 1, dtype=np.float64)
     lam = i ** (-a)
     w_sd = i ** (-(b - a) / 2.0)
@@ -245,6 +245,8 @@ def _affine_eig(mu: np.ndarray, gamma: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _affine_eig_secular(mu: np.ndarray, gamma: float) -> tuple[np.ndarray, np.ndarray]:
+    from scipy.linalg.lapack import dlasd4 as _dlasd4
+
     N = mu.size
     p = 2.0 * mu * (1.0 - gamma * mu)
     order = np.argsort(-p, kind="stable")  # p descending <=> d ascending

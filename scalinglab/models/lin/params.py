@@ -7,7 +7,6 @@ from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer
-from scipy.special import zeta
 
 from scalinglab.models.base import ParamsBase
 from scalinglab.errors import DomainError
@@ -124,6 +123,8 @@ def max_lr(alpha: float) -> float:
     the fluctuation of tr G = tr S H S^T around tr H. The exact per-sketch condition
     (all eigenvalues of the map < 1) is re-checked at run time and flagged.
     """
+    from scipy.special import zeta  # here, not at module level: every LIN spec imports this module
+
     return float(1.0 / (2.0 * zeta(2.0 * alpha)))
 
 

@@ -59,8 +59,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import brentq
-from scipy.special import gamma as _gamma_fn
 
 from scalinglab.errors import DomainError, SpecError
 from scalinglab.numerics import geometric_block_sums, power_sum, projection_error, solve_df, sum_nodes
@@ -216,6 +214,8 @@ def de_spectrum(alpha: float, beta: float, N: float, v: int, *, gamma: float | N
     -------
     DESpectrum
     """
+    from scipy.optimize import brentq  # here, not at module level: every PLRF spec imports this module
+
     d = float(N)
     S = _Sums(alpha, beta, v)
     tau = _solve_tau(S, d)
@@ -518,6 +518,8 @@ def asymptotic_terms(alpha: float, beta: float, N: float, r: np.ndarray, params)
     -------
     dict with keys ``"loss"`` and :data:`ASYMPTOTIC_TERMS`, arrays of r's shape.
     """
+    from scipy.special import gamma as _gamma_fn
+
     v, gamma, B = _setup(alpha, beta, N, params)
     r = np.asarray(r, dtype=np.float64)
     S = _Sums(alpha, beta, v)
