@@ -209,6 +209,9 @@ def run(spec_path: Path = typer.Argument(..., metavar="SPEC", help="sweep spec (
         ray_address: Optional[str] = typer.Option(None, help="join an existing Ray cluster (e.g. 10.0.0.1:6379)"),
         num_cpus: Optional[int] = typer.Option(None, min=1, help="local Ray CPUs (default: all)"),
         force: bool = typer.Option(False, help="resume even if the code version differs from the cube's"),
+        reuse: list[str] = typer.Option([], "--reuse", metavar="OLD.zarr",
+                                        help="copy every unit whose key is done in this older cube instead of "
+                                             "computing it (repeatable)"),
         progress: Optional[bool] = ProgressOpt,
         as_json: bool = typer.Option(False, "--json", help="print the summary as JSON")) -> None:
     """Validate SPEC, create (or reopen) its cube and compute every pending block."""
@@ -216,7 +219,16 @@ def run(spec_path: Path = typer.Argument(..., metavar="SPEC", help="sweep spec (
     import storage
     from flows.sweep import open_or_create
 
+    sources = _reuse_sources(reuse, spec_path=spec_path, store=store)
     spec, store = open_or_create(spec_path, store, force=force)
+    if sources:
+        from storage import reuse as reuse_store
+
+        known = {s.path for s in sources}
+        kept = [reuse_store.open_source(d["path"], spec.storage_options or None)
+                for d in reuse_store.read_sources(store, spec.storage_options or None) if d["path"] not in known]
+        reuse_store.record_sources(store, kept + sources, spec.storage_options or None)
+        _echo_reuse(spec, sources, err=True)
     blocks = storage.pending_blocks(spec, store, storage_options=spec.storage_options or None)
     result = _execute(store, spec, blocks, ray_address, num_cpus, sys.stdout.isatty() if progress is None else progress)
     raise typer.Exit(_summary(store, spec, result, as_json))
@@ -248,14 +260,49 @@ def resume(store: str = typer.Argument(..., metavar="STORE"),
     raise typer.Exit(_summary(store, spec, result, as_json))
 
 
+def _reuse_sources(paths: list[str], *, spec_path: Path, store: Optional[str]) -> list:
+    """Open the ``--reuse`` cubes (read-only); a one-line error for a path that is no reusable cube."""
+    if not paths:
+        return []
+    from scalinglab.errors import SpecError
+    from scalinglab.spec import load_spec
+    from storage import reuse as reuse_store
+    from storage.paths import filesystem
+
+    spec = load_spec(spec_path)
+    target = store or spec.store_path
+    out = []
+    for p in paths:
+        if filesystem(p, spec.storage_options or None)[1].rstrip("/") == \
+                filesystem(target, spec.storage_options or None)[1].rstrip("/"):
+            raise SpecError("--reuse", "store", p, "another cube than the one this run writes (use `resume` to continue it)")
+        out.append(reuse_store.open_source(p, spec.storage_options or None))
+    return out
+
+
+def _echo_reuse(spec, sources: list, *, err: bool = False) -> dict[str, Any]:
+    """One line per kind: how many values (unit x seed) will be copied, and from where."""
+    from storage import reuse as reuse_store
+
+    summary = reuse_store.reuse_summary(spec, sources)
+    for kind in spec.variables():
+        k = summary[kind]
+        typer.echo(f"reuse: {k['reused']} of {k['total']} {kind} values (unit x seed) copied from "
+                   + ", ".join(s.path for s in sources) + f"; {k['total'] - k['reused']} to compute", err=err)
+    return summary
+
+
 @app.command()
 @cli_errors
 def plan(spec_path: Path = typer.Argument(..., metavar="SPEC"),
          num_cpus: int = typer.Option(os.cpu_count() or 1, min=1, help="CPUs to estimate the wall time for"),
+         reuse: list[str] = typer.Option([], "--reuse", metavar="OLD.zarr",
+                                         help="count the units `run --reuse` would copy from this cube (repeatable)"),
          as_json: bool = typer.Option(False, "--json")) -> None:
     """Print the blocks, units and a cost estimate of SPEC without running anything."""
     from scalinglab.spec import load_spec
 
+    sources = _reuse_sources(reuse, spec_path=spec_path, store=None)
     spec = load_spec(spec_path)
     blocks = spec.blocks()
     core_s = spec.estimate_seconds()
@@ -273,6 +320,10 @@ def plan(spec_path: Path = typer.Argument(..., metavar="SPEC"),
     from scalinglab.analysis.cell import AnalysisSettings, prerequisites
 
     info["analysis_warnings"] = prerequisites(spec.N, spec.t, AnalysisSettings(), _batch(spec))
+    if sources:
+        from storage import reuse as reuse_store
+
+        info["reuse"] = reuse_store.reuse_summary(spec, sources)
     if as_json:
         typer.echo(json.dumps(info, indent=2))
     else:
@@ -281,6 +332,10 @@ def plan(spec_path: Path = typer.Argument(..., metavar="SPEC"),
         rows += [[f"{name} ({len(v)} value{'s' if len(v) != 1 else ''})", ", ".join(_coord_text(float(x)) if name in ("N", "P", "t") else
                                                         _cell_text(float(x)) for x in getattr(spec, name))]
                  for name, v in info["axes"].items()]
+        for kind in spec.variables() if sources else ():
+            k = info["reuse"][kind]
+            rows.append([f"reuse ({kind})", f"{k['reused']} of {k['total']} values (unit x seed) copied; "
+                                            f"{k['total'] - k['reused']} to compute"])
         _print_table(f"plan for {spec_path}", ["", "value"], rows)
     for w in info["analysis_warnings"]:
         typer.echo(f"warning: `scalinglab analyze` will refuse this grid: {w}", err=True)
@@ -624,7 +679,7 @@ def query(store: str = typer.Argument(..., metavar="STORE"),
           var: list[str] = typer.Option([], "--var", help="data variable(s); default: all loss variables"),
           fmt: str = typer.Option("table", "--format", help="table, csv or json"),
           as_json: bool = typer.Option(False, "--json", help="print JSON (same as --format json)"),
-          reduce_seed: bool = typer.Option(False, "--mean-seed", help="average sim variables over seeds (adds _sem)")) -> None:
+          reduce_seed: bool = typer.Option(False, "--mean-seed", help="average over seeds: sim variables and a theory paired with the seeds (adds _sem)")) -> None:
     """Print a selection of the cube as a table, CSV or JSON: dimensions first (spec order),
     then the variables. Units not done yet (pending or failed) are left empty and reported."""
     from scalinglab.errors import SpecError

@@ -98,11 +98,15 @@ class _Cube:
         return self.an[name].isel(P=ip).values
 
     def theory_array(self, var: str, ia: int, ib: int, ip: int) -> np.ndarray | None:
-        """``theory_<var>`` of one cell, shape (n_N, n_t), or None when the cube has none."""
+        """``theory_<var>`` of one cell, shape (n_N, n_t), or None when the cube has none. A theory paired
+        with the seeds (one value per seed's draw) gives its mean over seeds: the draw-averaged theory."""
         name = f"theory_{var}"
         if name not in self.ds:
             return None
-        return self.ds[name].isel(alpha=ia, beta=ib, P=ip).transpose("N", "t").values
+        da = self.ds[name].isel(alpha=ia, beta=ib, P=ip)
+        if "seed" in da.dims:
+            da = da.mean("seed")
+        return da.transpose("N", "t").values
 
     def label(self, method: str) -> str:
         if method == "theory":

@@ -1,7 +1,7 @@
 """Compute one block of a sweep: the science half of a task (pure, no I/O).
 
 The returned arrays have the block's shape along (alpha, beta, N, P), then ``seed`` for
-simulation variables, then ``t`` — exactly the chunk layout of the cube. Everything model-specific
+simulation variables and a paired theory (issue 10.2), then ``t`` — exactly the chunk layout of the cube. Everything model-specific
 goes through the :class:`scalinglab.models.Model` protocol; every random stream comes from
 :meth:`SweepSpec.streams` (content-derived, issue 10.1), so a unit's numbers do not depend on the
 block it is computed in.
@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Mapping
 
 import numpy as np
 
+from scalinglab.models.base import Point, Streams
 from scalinglab.spec import Block, SweepSpec
 
 __all__ = ["BlockResult", "compute_block", "DivergedError"]
@@ -58,8 +60,36 @@ def _injected_fault(block_id: int) -> str | None:
     return None
 
 
-def compute_block(spec: SweepSpec, block: Block) -> BlockResult:
-    """Theory and/or simulation for every cell of ``block``.
+def _subset(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The smallest rectangle (N indices, seed indices) covering a cell's ``(n_N, n_seed)`` mask."""
+    mask = mask.reshape(mask.shape[0], -1)
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask[rows].any(axis=0)) if rows.size else rows
+    return rows, cols
+
+
+def _sub_streams(streams: Streams, rows: np.ndarray, cols: np.ndarray) -> Streams:
+    """The streams of a subset of a cell's N values and seeds, in the model's local indices."""
+
+    def stream(role: str, iN: int, seed: int = 0) -> np.random.Generator:
+        return streams(role, int(rows[iN]), int(cols[seed]) if cols.size else seed)
+
+    return stream
+
+
+def compute_block(spec: SweepSpec, block: Block, need: Mapping[str, np.ndarray] | None = None) -> BlockResult:
+    """Theory and/or simulation for every cell of ``block`` (or the units ``need`` asks for).
+
+    Parameters
+    ----------
+    need : {"theory": bool array, "simulation": bool array}, optional
+        Shape ``block.shape`` + ``(n_seed,)`` for a seeded kind (simulation, paired theory), else
+        ``block.shape`` (or with a trailing axis of 1): compute only those units and seeds, and
+        leave the rest NaN (reuse across sweeps, issue 10.6, copies them). A cell computes the
+        smallest rectangle of (N values x seeds) covering what it needs, with the same streams:
+        a unit's numbers are a function of its content, so a subset gives the same bits as the
+        whole. A kind missing from ``need`` is not computed; ``need=None`` computes everything.
+        ``wall_time`` is NaN for cells that computed nothing.
 
     Raises
     ------
@@ -70,14 +100,16 @@ def compute_block(spec: SweepSpec, block: Block) -> BlockResult:
     variables = spec.variables()
     na, nb, nN, nP = block.shape
     nt, ns = spec.t.size, spec.seeds
+    paired = spec.theory_paired
+    seeded = {"theory": paired, "simulation": True}
     arrays: dict[str, np.ndarray] = {}
     for name in variables.get("theory", ()):
-        arrays[name] = np.full((na, nb, nN, nP, nt), np.nan)
+        arrays[name] = np.full((na, nb, nN, nP, ns, nt) if paired else (na, nb, nN, nP, nt), np.nan)
     for name in variables.get("simulation", ()):
         arrays[name] = np.full((na, nb, nN, nP, ns, nt), np.nan)
     if "theory" in variables:
         arrays["theory_flag"] = np.zeros((na, nb, nN, nP, nt), np.int8)
-    wall = np.zeros((na, nb, nN, nP))
+    wall = np.zeros((na, nb, nN, nP)) if need is None else np.full((na, nb, nN, nP), np.nan)
     sources: dict[str, str] = {}
     a0, b0, _, p0 = (s.start for s in block.slices)
     fault = _injected_fault(block.id)
@@ -88,27 +120,46 @@ def compute_block(spec: SweepSpec, block: Block) -> BlockResult:
     for ia, ib, ip in block.cells():
         where = f"alpha={spec.alpha[ia]:g}, beta={spec.beta[ib]:g}, P={spec.P[ip]:g}"
         start = time.perf_counter()
-        pt = spec.point(ia, ib, ip)
-        streams = spec.streams(ia, ib, ip)
-        if "theory" in variables:
-            curves = model.theory(pt, streams, tier=model.tier(spec.params))
-            sources["theory"] = curves.source
-            for flag in curves.flags.values():
-                arrays["theory_flag"][ia - a0, ib - b0, :, ip - p0] |= np.asarray(flag, bool).reshape(nN, nt)
+        cell = (ia - a0, ib - b0, slice(None), ip - p0)
+        full_pt, full_streams = spec.point(ia, ib, ip), spec.streams(ia, ib, ip)
+        computed = False
+        for kind in variables:
+            if need is None:
+                rows, cols = np.arange(nN), np.arange(ns if seeded[kind] else 1)
+            elif kind in need:
+                rows, cols = _subset(np.asarray(need[kind], bool)[cell])
+            else:
+                continue
+            if not rows.size:
+                continue
+            computed = True
+            whole = rows.size == nN and cols.size == (ns if seeded[kind] else 1)
+            pt = full_pt if whole else Point(full_pt.alpha, full_pt.beta, full_pt.P, full_pt.N[rows], full_pt.t,
+                                             full_pt.params)
+            streams = full_streams if whole else _sub_streams(full_streams, rows, cols)
+            if kind == "theory" and paired:  # seed s's theory for seed s's draws (issue 10.2)
+                curves = model.paired_theory(pt, streams, cols.size, tier=model.tier(spec.params))
+            elif kind == "theory":
+                curves = model.theory(pt, streams, tier=model.tier(spec.params))
+            else:
+                curves = model.simulate(pt, streams, cols.size, method=model.method(spec.params))
+            sources[kind] = curves.source
+            if kind == "theory":
+                for flag in curves.flags.values():  # a flagged draw flags the unit's checkpoint
+                    flag = np.asarray(flag, bool).reshape(rows.size, -1, nt).any(axis=1)
+                    arrays["theory_flag"][ia - a0, ib - b0, rows, ip - p0] |= flag
+            prefix = "theory_" if kind == "theory" else "sim_"
             for key, vals in curves.values.items():
-                name = f"theory_{key}"
-                if key == "loss" and not curves.flags.get("loss", np.zeros(1, bool)).any():
-                    _check_finite(name, vals, where)
-                arrays[name][ia - a0, ib - b0, :, ip - p0] = vals
-        if "simulation" in variables:
-            curves = model.simulate(pt, streams, ns, method=model.method(spec.params))
-            sources["simulation"] = curves.source
-            for key, vals in curves.values.items():
-                name = f"sim_{key}"
+                name = prefix + key
                 if key == "loss":
-                    if fault == "nan":
+                    if kind == "simulation" and fault == "nan":
                         vals = vals * np.where(pt.t >= pt.t.max() // 2, np.nan, 1.0)
-                    _check_finite(name, vals, where)
-                arrays[name][ia - a0, ib - b0, :, ip - p0] = vals
-        wall[ia - a0, ib - b0, :, ip - p0] = time.perf_counter() - start
+                    if kind == "simulation" or not curves.flags.get("loss", np.zeros(1, bool)).any():
+                        _check_finite(name, vals, where)
+                if seeded[kind]:
+                    arrays[name][ia - a0, ib - b0, rows[:, None], ip - p0, cols[None, :]] = vals
+                else:
+                    arrays[name][ia - a0, ib - b0, rows, ip - p0] = vals
+        if computed:
+            wall[cell] = time.perf_counter() - start
     return BlockResult(arrays=arrays, wall_time=wall, sources=sources)

@@ -351,28 +351,47 @@ class SweepSpec:
         st = self.streams(ia, ib, ip)
         return [st("theory", iN, 0) for iN in range(self.N.size)]
 
+    @property
+    def theory_paired(self) -> bool:
+        """The theory tier is random given a draw and is paired with the seeds (issue 10.2): its
+        variables carry the ``seed`` dimension and seed s's theory uses seed s's draws (also in a
+        theory-only sweep, which then takes ``seeds`` draws)."""
+        is_paired = getattr(self.model_module(), "is_paired", None)
+        return "theory" in self.methods and bool(is_paired and is_paired(self.params))
+
     def unit_key_recipe(self, kind: str) -> dict[str, Any]:
-        """What the ``kind`` ("theory" / "simulation") unit keys of this spec hash, less (alpha, beta, N, P)."""
+        """What the ``kind`` ("theory" / "simulation") unit keys of this spec hash, less (alpha, beta, N, P).
+
+        A paired theory (:attr:`theory_paired`) reads the simulation's streams, so its recipe also
+        holds what seeds them (``draw_stream``); its seed-s values are keyed by (key, s).
+        """
         m = self.model_module()
         recipe: dict[str, Any] = {"model": self.model, "kind": kind, "params": m.unit_params(self.params, kind),
-                                  "root_seed": int(self.root_seed)}
+                                  "root_seed": int(self.root_seed),
+                                  "numbers_version": str(getattr(m, "numbers_version", "1"))}
+        if kind == "theory" and self.theory_paired:
+            stream_params = getattr(m, "stream_params", None)
+            recipe["paired"] = True
+            recipe["draw_stream"] = (stream_params(self.params, "simulation") if stream_params
+                                     else m.unit_params(self.params, "simulation"))
         if m.depends_on_checkpoints(self.params, kind):
             recipe["t"] = [int(x) for x in self.t]
         return recipe
 
-    def unit_keys(self, kind: str) -> np.ndarray:
-        """uint64 keys of every (alpha, beta, N, P) unit for ``kind``: the first 8 bytes of
+    def unit_keys(self, kind: str, slices: tuple[slice, ...] | None = None) -> np.ndarray:
+        """uint64 keys of the (alpha, beta, N, P) units for ``kind``: the first 8 bytes of
         sha256(canonical JSON of :meth:`unit_key_recipe` + "|" + the four values as float64 hex).
 
-        Equal keys mean equal numbers (the seed-s values of a simulation unit are keyed by (key, s)).
-        Shape :attr:`grid_shape`.
+        Equal keys mean equal numbers (the seed-s values of a simulation unit, or of a paired
+        theory, are keyed by (key, s)). Shape :attr:`grid_shape`, or that of ``slices`` (a
+        block's :attr:`Block.slices`).
         """
         prefix = json.dumps(self.unit_key_recipe(kind), sort_keys=True).encode() + b"|"
-        out = np.empty(self.grid_shape, dtype=np.uint64)
-        for idx in np.ndindex(*self.grid_shape):
-            ia, ib, iN, ip = idx
-            vals = (self.alpha[ia], self.beta[ib], self.N[iN], self.P[ip])
-            tail = ",".join(float(v).hex() for v in vals).encode()
+        slices = slices or tuple(slice(0, n) for n in self.grid_shape)
+        axes = [np.asarray(a)[sl] for a, sl in zip((self.alpha, self.beta, self.N, self.P), slices)]
+        out = np.empty(tuple(a.size for a in axes), dtype=np.uint64)
+        for idx in np.ndindex(*out.shape):
+            tail = ",".join(float(a[i]).hex() for a, i in zip(axes, idx)).encode()
             out[idx] = int.from_bytes(hashlib.sha256(prefix + tail).digest()[:8], "big")
         return out
 
@@ -396,7 +415,7 @@ class SweepSpec:
         pt = self.point(ia, ib, ip)
         total = 0.0
         if "theory" in self.methods:
-            total += m.cost(pt, "theory")
+            total += m.cost(pt, "theory") * (self.seeds if self.theory_paired else 1)
         if "simulation" in self.methods:
             total += self.seeds * m.cost(pt, "simulation")
         return total
@@ -514,7 +533,7 @@ def block_bytes() -> int:
 
 def _cell_bytes(spec: SweepSpec) -> int:
     """Bytes of one (alpha, beta, P) cell in the largest variable (all N, seeds, t; float64)."""
-    per_seed = spec.seeds if "simulation" in spec.methods else 1
+    per_seed = spec.seeds if ("simulation" in spec.methods or spec.theory_paired) else 1
     return int(spec.N.size * spec.t.size * 8 * per_seed)
 
 

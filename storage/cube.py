@@ -3,7 +3,8 @@
 Contract (DESIGN.md, "The cube contract"):
 
 - dims ``alpha, beta, N, P, seed, t``; P = inf (one-pass) and N = inf are stored as float;
-- ``theory_<var>(alpha, beta, N, P, t)``, ``sim_<var>(alpha, beta, N, P, seed, t)``;
+- ``theory_<var>(alpha, beta, N, P, t)`` (``(..., seed, t)`` for a tier paired with the seeds,
+  issue 10.2), ``sim_<var>(alpha, beta, N, P, seed, t)``;
 - ``status(alpha, beta, N, P)`` int8 (0 pending, 1 done, 2 failed), ``wall_time`` (s);
 - one block = one chunk of every variable (whole along seed and t). A block's data is
   written first and its status last, so a crash leaves it pending, never half-done;
@@ -47,8 +48,9 @@ _COORD_ATTRS = {
           "description": "size of the random projection (inf: no projection)"},
     "P": {"long_name": "distinct training samples P", "units": "samples",
           "description": "inf: a fresh sample every step (one pass)"},
-    "seed": {"long_name": "simulation seed index", "units": "1",
-             "description": "an independent draw of the projection and of the data stream"},
+    "seed": {"long_name": "seed index", "units": "1",
+             "description": "an independent draw of the projection (and target) and of the data stream; "
+                            "a paired theory uses the same draw as the simulation of the same seed"},
     "t": {"long_name": "optimizer steps t", "units": "steps", "description": "checkpoints of one run"},
 }
 
@@ -87,12 +89,15 @@ def _template(spec: SweepSpec):
     p = spec.params
     for method, names in spec.variables().items():
         for name in names:
-            if method == "theory":
+            if method == "theory" and not spec.theory_paired:
                 dims, shape, chunks = grid_dims + ("t",), (ga, gb, gn, gp, nt), (ca, cb, cn, cp, nt)
-            else:
+            else:  # simulation, or a theory paired with the seeds (one value per seed's draw)
                 dims, shape, chunks = grid_dims + ("seed", "t"), (ga, gb, gn, gp, ns, nt), (ca, cb, cn, cp, ns, nt)
             attrs = {"method": method, "units": "loss (no factor 1/2)",
                      "source": model.tier(p) if method == "theory" else model.method(p)}
+            if method == "theory" and spec.theory_paired:
+                attrs["paired"] = ("seed s holds the theory given seed s's own draws (the ones its simulation "
+                                   "trains on); the mean over seeds is the draw-averaged theory")
             data[name] = xr.Variable(dims, np.full(shape, np.nan), attrs=attrs)
             encoding[name] = {"chunks": chunks, "_FillValue": np.nan}
     if "theory" in spec.methods:

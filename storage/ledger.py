@@ -75,15 +75,19 @@ def record_run(path: str, block_id: int, info: dict[str, Any], storage_options: 
 
 
 def record_runs(path: str, block_ids: list[int], info: dict[str, Any],
-                storage_options: dict[str, Any] | None = None) -> None:
+                storage_options: dict[str, Any] | None = None,
+                per_block: dict[int, dict[str, Any]] | None = None) -> None:
     """One small file when a batch of blocks starts computing (a worker, one Ray call): which
-    blocks, on which node and process, when. :func:`read_runs` returns one entry per block."""
+    blocks, on which node and process, when; ``per_block`` adds fields to single blocks (what
+    a block copies from older cubes, issue 10.6). :func:`read_runs` returns one entry per block."""
     import uuid
 
     fs, root = filesystem(path, storage_options)
     entry = {"blocks": [int(b) for b in block_ids],
              "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds"),
              "host": socket.gethostname(), "pid": os.getpid(), **info}
+    if per_block:
+        entry["per_block"] = {str(int(b)): v for b, v in per_block.items()}
     fs.makedirs(meta_dir(root, _RUNS), exist_ok=True)
     with fs.open(meta_dir(root, _RUNS, f"batch-{int(block_ids[0]):06d}-{uuid.uuid4().hex[:12]}.json"), "w") as f:
         f.write(json.dumps(entry))
@@ -95,8 +99,9 @@ def read_runs(path: str, storage_options: dict[str, Any] | None = None) -> list[
     out = []
     for e in _read_dir(fs, [legacy_dir(root, "runs"), meta_dir(root, _RUNS)]):
         if "blocks" in e:  # a batch record: one entry per block, with the batch's start time
-            common = {k: v for k, v in e.items() if k != "blocks"}
-            out += [{"block": b, **common} for b in e["blocks"]]
+            common = {k: v for k, v in e.items() if k not in ("blocks", "per_block")}
+            per = e.get("per_block", {})
+            out += [{"block": b, **common, **per.get(str(b), {})} for b in e["blocks"]]
         else:
             out.append(e)
     return sorted(out, key=lambda e: e["time"])

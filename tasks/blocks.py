@@ -20,6 +20,7 @@ from collections import OrderedDict
 from typing import Any
 
 import storage
+from storage import reuse
 from scalinglab.compute import compute_block
 from scalinglab.spec import SweepSpec, spec_from_json
 
@@ -29,16 +30,18 @@ log = logging.getLogger("scalinglab.blocks")
 
 #: Parsed specs and open cubes of this worker process, by (store, spec digest). A worker
 #: serves one sweep at a time; a few entries cover tests that run sweeps back to back.
-_CACHE: "OrderedDict[tuple[str, str], tuple[SweepSpec, storage.CubeWriter]]" = OrderedDict()
+_CACHE: "OrderedDict[tuple[str, str], tuple[SweepSpec, storage.CubeWriter, list]]" = OrderedDict()
 _CACHE_SIZE = 4
 
 
-def _open(spec_json: str, store: str) -> tuple[SweepSpec, storage.CubeWriter]:
+def _open(spec_json: str, store: str) -> tuple[SweepSpec, storage.CubeWriter, list]:
+    """The parsed spec, an open writer and the reuse sources (issue 10.6) of a sweep, once per process."""
     key = (store, hashlib.sha256(spec_json.encode()).hexdigest())
     hit = _CACHE.get(key)
     if hit is None:
         spec = spec_from_json(spec_json)
-        hit = (spec, storage.CubeWriter(store, spec.storage_options or None))
+        opts = spec.storage_options or None
+        hit = (spec, storage.CubeWriter(store, opts), reuse.load_sources(store, opts))
         _CACHE[key] = hit
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
@@ -73,12 +76,18 @@ def _node_id() -> str:
         return "local"
 
 
-def compute_or_fail(spec: SweepSpec, writer: storage.CubeWriter, store: str, block) -> tuple[Any, dict[str, Any]]:
+def compute_or_fail(spec: SweepSpec, writer: storage.CubeWriter, store: str, block,
+                    copy: Any = None) -> tuple[Any, dict[str, Any]]:
     """Compute one block: ``(result, report)``; a science failure is recorded (status failed,
-    ledger entry with the reason) and gives ``(None, report)``."""
+    ledger entry with the reason) and gives ``(None, report)``. ``copy`` (a
+    :class:`storage.reuse.BlockReuse`) supplies the units copied from older cubes: only the
+    rest is computed."""
     start = time.perf_counter()
     try:
-        result = compute_block(spec, block)
+        if copy is None:
+            result = compute_block(spec, block)
+        else:
+            result = copy.merge(compute_block(spec, block, need=copy.need()))
     except Exception as err:  # the block failed (diverged, bad numerics): record it, let the others run
         message = f"{type(err).__name__}: {err}"
         writer.set_status(block, storage.FAILED)
@@ -100,7 +109,7 @@ def run_blocks(spec_json: str, store: str, block_ids: list[int]) -> list[dict[st
     never half-done). Gathering the writes of a whole batch was measured slower (zarr's
     thread hand-offs). An ``OSError`` while writing propagates: Ray retries the batch.
     """
-    spec, writer = _open(spec_json, store)
+    spec, writer, sources = _open(spec_json, store)
     opts = spec.storage_options or None
     blocks = [spec.block(b) for b in block_ids]
     before = writer.statuses(blocks)
@@ -109,9 +118,12 @@ def run_blocks(spec_json: str, store: str, block_ids: list[int]) -> list[dict[st
     todo = [(blk, st) for blk, st in zip(blocks, before) if not (st == storage.DONE).all()]
     if not todo:
         return out
-    storage.record_runs(store, [blk.id for blk, _ in todo], {"node": _node_id()}, opts)
+    copies = {blk.id: reuse.block_reuse(spec, blk, sources) for blk, _ in todo} if sources else {}
+    storage.record_runs(store, [blk.id for blk, _ in todo], {"node": _node_id()}, opts,
+                        per_block={b: {"reuse": {"sources": c.sources, "values": c.counts()}}
+                                   for b, c in copies.items() if c is not None})
     for blk, st in todo:
-        result, report = compute_or_fail(spec, writer, store, blk)
+        result, report = compute_or_fail(spec, writer, store, blk, copies.get(blk.id))
         if result is not None:
             writer.write(blk, result)
             if (st == storage.FAILED).any():

@@ -76,9 +76,8 @@ class Curves:
     flags: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-#: Stream roles used today. Issue 10.2 (paired theory) adds per-seed draw roles ("projection",
-#: "target", "data") that theory and simulation share; the :class:`Streams` call already takes
-#: (role, N index, seed index), so that needs no change of this protocol.
+#: Stream roles. A paired theory tier (issue 10.2) reads the "simulation" stream of seed s (a fresh
+#: copy), so it sees exactly the draws (projection, sketch, target) that seed s's simulation trains on.
 ROLES = ("simulation", "theory")
 
 
@@ -163,6 +162,10 @@ class Model(Protocol):
     paired_theory(point, streams, n_seeds, *, tier=None) -> Curves  (optional, issue 10.2)
         For ``paired_tiers`` (random given a draw): the theory of exactly seed s's draws, arrays
         ``(n_N, n_seed, n_t)``; it reads ``streams("simulation", i, s)``, a fresh copy of seed s's stream.
+    is_paired(params) -> bool  (optional; False when absent)
+        True when the selected tier is in ``paired_tiers``: a sweep then stores the theory with the
+        ``seed`` dimension (one value per seed's draw, ``seeds`` draws also in theory-only sweeps)
+        and computes it with :meth:`paired_theory`.
     """
 
     name: str
@@ -278,6 +281,10 @@ class ModelBase:
         if tier not in self.paired_tiers or self.paired_fn is None:
             raise NotImplementedError(f"{self.name}: tier {tier!r} is not random given a draw; nothing to pair")
         return type(self).paired_fn(point, rngs_for(streams, "simulation", point.N.size, n_seeds), tier=tier)
+
+    def is_paired(self, params) -> bool:
+        """The selected tier is random given a draw and is stored per seed, paired with the simulation."""
+        return self.tier(params) in self.paired_tiers and self.paired_fn is not None
 
     def unit_params(self, params, kind: str) -> dict[str, Any]:
         d = dict(as_mapping_json(params))

@@ -26,7 +26,7 @@ CASES = {
     "unknown command": (["frobnicate"], 2, ["No such command"]),
     "missing argument": (["query"], 2, ["Missing argument 'STORE'"]),
     # query: --sel on a dimension the variables do not have, a missing coordinate, bad values
-    "query sel seed on theory": (["query", "STORE", "--sel", "seed=0", "--var", "theory_loss"], 2,
+    "query sel seed on theory flag": (["query", "STORE", "--sel", "seed=0", "--var", "theory_flag"], 2,
                                  ["--sel", "seed=0", "alpha, beta, N, P, t"]),
     "query sel t on status": (["query", "STORE", "--var", "status", "--sel", "t=100000"], 2,
                               ["--sel", "t=100000", "alpha, beta, N, P"]),
@@ -108,16 +108,19 @@ def test_not_measurable_is_said_and_exits_1_when_nothing_is(name, main_cube, tin
 
 
 def test_partly_measurable_names_each_cell_and_shows_the_rest(main_cube):
-    """The main cube's short curves: approach 1 is not measurable (named per cell), approach 3 is
-    (shown); exit 0 because something was measured."""
-    result = CliRunner().invoke(app, ["frontier", str(main_cube), "--sel", "alpha=1.0"])
+    """The main cube's short simulation curves: approach 1 is not measurable at beta = 0.6 (named, with
+    the reason), measurable at beta = 0.3 (shown); approach 3 is shown for both; exit 0 because
+    something was measured."""
+    result = CliRunner().invoke(app, ["frontier", str(main_cube), "--sel", "alpha=1.0", "--method", "simulation"])
     assert result.exit_code == 0, result.stderr
     notes = [ln for ln in result.stderr.splitlines() if ln.startswith("note: cell alpha=1.0")]
-    assert len(notes) == 2 and all("approach 1 (xi, eta) not measurable" in n for n in notes), result.stderr
+    assert len(notes) == 1 and "beta=0.6" in notes[0] and "approach 1 (xi, eta) not measurable" in notes[0], \
+        result.stderr
     assert "nan" not in result.stdout and "n/a" in result.stdout and "xi3" in result.stdout
     import json
 
-    result = CliRunner().invoke(app, ["frontier", str(main_cube), "--sel", "alpha=1.0", "--sel", "beta=0.6", "--json"])
+    result = CliRunner().invoke(app, ["frontier", str(main_cube), "--sel", "alpha=1.0", "--sel", "beta=0.6",
+                                      "--method", "simulation", "--json"])
     (row,) = json.loads(result.stdout)
     assert row["xi"] is None and "frontier" in row["why"] and row["xi3"] > 0
 
@@ -137,7 +140,7 @@ def test_real_command_line(main_cube):
     exe = [sys.executable, "-m", "flows.cli"]
     for argv, code, word in ((["run", "x.toml", "--num-cpus", "0"], 2, "--num-cpus"),
                              (["plan", "x.toml", "--nope"], 2, "No such option"),
-                             (["query", str(main_cube), "--sel", "seed=0", "--var", "theory_loss"], 2, "seed=0"),
+                             (["query", str(main_cube), "--sel", "seed=0", "--var", "theory_flag"], 2, "seed=0"),
                              (["--version"], 0, "scalinglab 0.1.0")):
         res = subprocess.run([*exe, *argv], cwd=REPO, capture_output=True, text=True, timeout=120)
         assert res.returncode == code and "Traceback" not in res.stderr, res.stderr

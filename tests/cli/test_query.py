@@ -22,16 +22,18 @@ def _run(*argv):
 
 
 def test_table_order_and_number_format(main_cube):
-    res = _run("query", main_cube, "--var", "theory_loss", "--var", "status", "--sel", "N=16", "--sel", "t=1000")
+    # the exact theory is paired with the seeds: it carries the seed dimension, status does not
+    res = _run("query", main_cube, "--var", "theory_loss", "--var", "status", "--sel", "N=16", "--sel", "t=1000",
+               "--sel", "seed=1")
     assert res.exit_code == 0, res.stderr
     lines = [ln for ln in res.stdout.splitlines() if "│" in ln or "┃" in ln]
     header = [c.strip() for c in re.split("[┃│]", lines[0]) if c.strip()]
-    assert header == ["alpha", "beta", "N", "P", "t", "theory_loss", "status"]
+    assert header == ["alpha", "beta", "N", "P", "seed", "t", "theory_loss", "status"]
     rows = [[c.strip() for c in re.split("│", ln) if c.strip()] for ln in lines[1:]]
     assert len(rows) == 4
-    for alpha, beta, N, P, t, loss, status in rows:
+    for alpha, beta, N, P, seed, t, loss, status in rows:
         assert alpha in ("0.8", "1.0") and beta in ("0.3", "0.6")
-        assert (N, P, t, status) == ("16", "inf", "1000", "1")
+        assert (N, P, seed, t, status) == ("16", "inf", "1", "1000", "1")
         digits = len(re.sub(r"[^0-9]", "", loss.split("e")[0]).lstrip("0"))
         assert 4 <= digits <= 6, loss
 
@@ -62,7 +64,8 @@ def test_repeated_sel_is_a_list(main_cube):
 def test_block_reset_by_verify_is_reported_pending(tmp_path):
     spec, store = build_cube(tmp_path, 'alpha = [1.0]\nbeta = [0.3, 0.6]\nN = [16, 32]\nP = ["inf"]\nt = [1, 10, 100]')
     b1 = spec.blocks()[1]
-    chunk = store / "theory_loss" / "c" / "/".join(map(str, b1.index)) / "0"
+    seed_t = "0/0" if spec.theory_paired else "0"  # a paired theory's chunk key has the seed index too
+    chunk = store / "theory_loss" / "c" / "/".join(map(str, b1.index)) / seed_t
     chunk.write_bytes(np.random.default_rng(0).bytes(chunk.stat().st_size))
     res = _run("status", store, "--verify")
     assert res.exit_code == 0 and f"block {b1.id} reset to pending" in res.stderr, res.stderr

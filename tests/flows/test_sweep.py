@@ -48,7 +48,8 @@ def test_cli_run_status_query_end_to_end(tmp_path):
     assert res.returncode == 0 and info["units_done"] == info["units_total"] == 4 and info["failures"] == []
     res = run_cli("query", str(store), "--sel", "alpha=1.0", "--sel", "N=32", "--var", "theory_loss", "--format", "json")
     rows = json.loads(res.stdout)
-    assert res.returncode == 0 and len(rows) == 2 * 4 and {r["N"] for r in rows} == {32.0}
+    # 2 beta x 2 seeds x 4 t: the exact theory is paired with the seeds (one value per seed's W)
+    assert res.returncode == 0 and len(rows) == 2 * 2 * 4 and {r["N"] for r in rows} == {32.0}
     ds = storage.open_cube(str(store))
     expect = ds.theory_loss.sel(alpha=1.0, N=32.0).values.ravel()
     np.testing.assert_array_equal(sorted(r["theory_loss"] for r in rows), np.sort(expect))
@@ -77,7 +78,7 @@ def test_cli_sweep_into_s3_store(tmp_path, api_url, s3_server):
     assert info["units_done"] == info["units_total"] == 4
     res = run_cli("query", store, "--sel", "beta=0.6", "--var", "theory_loss", "--format", "json", env=env)
     rows = json.loads(res.stdout)
-    assert res.returncode == 0 and len(rows) == 8 and all(r["theory_loss"] > 0 for r in rows)
+    assert res.returncode == 0 and len(rows) == 16 and all(r["theory_loss"] > 0 for r in rows)  # 8 x 2 seeds
     assert fs.exists("sweeps/e2e/cube.zarr/zarr.json") and not fs.exists("sweeps/e2e/cube.zarr/_meta/lock.json")
 
 

@@ -45,8 +45,11 @@ Tiers and methods
 -----------------
 theory ``"exact_given_draw"`` (old name ``"exact"``): for a drawn S, the exact second-moment
 recursion in G = S H S^T's eigenbasis (lin.md §6), averaged analytically over w*
-(``target="prior"``) or for the drawn w* (``"fixed"``); no Monte Carlo, one closed-form step per
-phase; averaged over ``params.sketches`` sketches. theory ``"ridge_bridge"`` (old name ``"de"``):
+(``target="prior_mean"``) or for the drawn w* (``"prior"``, ``"fixed"``); no Monte Carlo, one
+closed-form step per phase. A sweep pairs it with the seeds (issue 10.2): seed s's theory is for seed
+s's sketch (and, unless ``prior_mean``, its w*), the draws its simulation trains on; ``theory()``
+called directly averages ``params.sketches`` sketches of its own stream (analytically over w* for
+``prior`` and ``prior_mean``). theory ``"ridge_bridge"`` (old name ``"de"``):
 the random-feature ridge deterministic equivalent (Atanasov et al., arXiv 2405.00592) at ridge
 c(a)/(N_eff lr) -- OUR FITTED SGD->ridge bridge (lin.md §5, c fitted for ceil(log2 t) phases and
 lr = 0.1), not the paper's theory. simulate ``"ambient"``: faithful SGD with x in R^d. ``"eigen"``:
@@ -115,7 +118,7 @@ def cost(point: Point, method: str) -> float:
         if method == "exact_given_draw":
             phases = Lmax if params.schedule == "step-decay" else 1
             rec = phases * (2e-5 * N + 2e-8 * N * N) + 4e-9 * N * N * n_t * Lmax
-            total += params.sketches * (setup + rec)
+            total += setup + rec  # one sketch (a sweep pairs one per seed)
         elif method == "ridge_bridge":
             total += 4e-9 * d * n_t * 140 + 5e-3
         elif method == "eigen":
@@ -141,7 +144,16 @@ class LIN(ModelBase):
     sampling_tiers = ("exact_given_draw",)
     paired_tiers = ("exact_given_draw",)
     paired_fn = staticmethod(paired_theory)
-    inert_fields = {"simulation": ("sketches", "target")}  # theory-only choices (simulations always draw w*)
+    # `sketches` only steers lin.theory() called directly (a sweep pairs the theory with each seed's draw,
+    # issue 10.2); `target` changes the simulation never (it always draws w*) and the theory only for
+    # "prior_mean" (the analytic average over w* given seed s's S)
+    inert_fields = {"simulation": ("sketches", "target"), "theory": ("sketches",)}
+
+    def unit_params(self, params, kind: str) -> dict:
+        d = super().unit_params(params, kind)
+        if d.get("target") in ("prior", "fixed"):  # the same numbers: seed s's drawn w*
+            d.pop("target")
+        return d
     theory_fn = staticmethod(theory)
     simulate_fn = staticmethod(simulate)
     domain_fn = staticmethod(check_domain)

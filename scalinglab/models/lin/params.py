@@ -17,8 +17,8 @@ __all__ = ["NAME", "TIERS", "METHODS", "ALIASES", "HORIZON_NOTE", "COMPUTE_NOTE"
 NAME = "lin"
 #: Theory tiers, named after what they compute.
 TIERS = {
-    "exact_given_draw": "expected excess risk given a drawn sketch S (exact second-moment recursion, averaged "
-                        "over `sketches` S; analytically over w* for target='prior')",
+    "exact_given_draw": "expected excess risk given a drawn sketch S and target w* (exact second-moment "
+                        "recursion); paired: seed s's S and w*",
     "ridge_bridge": "FITTED bridge: the random-feature ridge deterministic equivalent at ridge c(a)/(N_eff lr) "
                     "(our empirical SGD->ridge map, docs/theory/lin.md §5; flagged outside its calibration)",
 }
@@ -59,18 +59,33 @@ class Params(ParamsBase, BaseModel):
         "step-decay: ceil(log2 t) halving phases, one run per checkpoint horizon t | constant: one trajectory"))
     sigma2: float = Field(1.0, ge=0, allow_inf_nan=False, description=(
         "label-noise variance sigma^2 >= 0 (irreducible; the stored loss is the excess risk, without it)"))
-    target: Literal["prior", "fixed"] = Field("prior", description=(
-        "prior: theory averages analytically over w* ~ N(0, diag(i^(-2 beta))) | fixed: theory uses one drawn w* "
-        "per sketch (simulations always draw w*)"))
+    target: Literal["prior", "prior_mean", "fixed"] = Field("prior", description=(
+        "prior: w* ~ N(0, diag(i^(-2 beta))) is drawn per seed and seed s's exact_given_draw theory is for seed s's "
+        "S and w*, paired with its simulation (the mean over seeds is the prior average) | prior_mean: seed s's "
+        "theory averages analytically over w* given seed s's S (less noise for theory-only exponent studies; the "
+        "simulation still draws w*, so residuals carry the w* spread) | fixed: old name of prior's per-seed draw "
+        "(same numbers)"))
     d: int | None = Field(None, ge=1, description=(
         "truncation (ambient dimension, Lin's d), integer >= ceil(d_factor(alpha) N_max) (64 N_max at "
         "2 alpha <= 1.5, 16 N_max at 2 alpha >= 2); unset: that value, resolved into the stored spec"))
-    sketches: int = Field(1, ge=1, description="number of sketches S the exact_given_draw tier averages, integer >= 1")
+    sketches: int = Field(1, ge=1, description=(
+        "DEPRECATED, ignored by sweeps: the exact_given_draw theory is paired with the seeds (seed s's theory "
+        "uses seed s's sketch S and w*), so `seeds` sets the draws; integer >= 1 (still averaged by "
+        "lin.theory() called directly)"))
     theory: Literal["exact_given_draw", "ridge_bridge", "exact", "de"] = Field("exact_given_draw", description=(
         "theory tier: exact_given_draw | ridge_bridge (fitted; step-decay only); old names exact, de accepted "
         "with a DeprecationWarning"))
     simulation: Literal["eigen", "ambient"] = Field("eigen", description=(
         "simulation method: eigen (reduced, exact in law, O(N)/step) | ambient (faithful, O(N d)/step)"))
+
+    @field_validator("sketches")
+    @classmethod
+    def _warn_sketches(cls, v: int) -> int:
+        if v != 1:
+            warnings.warn("lin: `sketches` is deprecated and ignored by sweeps: the exact_given_draw theory is "
+                          "paired with the seeds (seed s uses seed s's S and w*); set `seeds` instead",
+                          DeprecationWarning, stacklevel=2)
+        return v
 
     @field_validator("theory")
     @classmethod

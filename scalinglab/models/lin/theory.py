@@ -81,7 +81,7 @@ def theory(point: Point, *, tier: str | None = None, rngs: Sequence[np.random.Ge
     if rngs is None or len(rngs) != n_N:
         raise SpecError("lin.theory", "rngs", None if rngs is None else f"{len(rngs)} generators",
                         f"one numpy Generator per N ({n_N}); tier 'exact_given_draw' draws the sketches")
-    prior = params.target == "prior"
+    prior = params.target in ("prior", "prior_mean")
     for i, N in enumerate(Ns):
         acc = {k: np.zeros(n_t) for k in ("approx", "bias", "var")}
         for _ in range(params.sketches):
@@ -106,9 +106,11 @@ def paired_theory(point: Point, rngs: Sequence[Sequence[np.random.Generator]], *
     """The ``exact_given_draw`` tier for exactly the (w*, S) each simulation seed trains on (issue 10.2).
 
     ``rngs[i][s]`` is (a fresh copy of) simulation seed s's generator for N index i: it draws w* then S
-    first, so the recursion runs for that seed's sketch and its drawn w* (the ``fixed`` target), also
-    when ``target = "prior"``: the mean over seeds is then the prior average. Shape ``(n_N, n_seed, n_t)``
-    for ``loss``, ``approx``, ``bias``, ``var``.
+    first, so the recursion runs for that seed's sketch and its drawn w* (``target = "prior"`` or
+    ``"fixed"``): the mean over seeds is then the prior average. With ``target = "prior_mean"`` it runs
+    for seed s's sketch averaged analytically over w* (the simulation still trains on a drawn w*, so a
+    residual then carries the w* spread in its own standard error). Shape ``(n_N, n_seed, n_t)`` for
+    ``loss``, ``approx``, ``bias``, ``var``.
     """
     tier = canonical(tier or "exact_given_draw")
     if tier != "exact_given_draw":
@@ -119,9 +121,13 @@ def paired_theory(point: Point, rngs: Sequence[Sequence[np.random.Generator]], *
     flag = np.zeros((Ns.size, n_seed, t.size), dtype=bool)
     for i, N in enumerate(Ns):
         for s in range(n_seed):
-            st = draw_setup(rngs[i][s], int(N), spec, prior=False)
-            apx = st.approx_w + spec.tail
-            b, v, unstable = recursion(st.mu, st.vstar**2, params.sigma2 + apx, params.lr, params.schedule, t)
+            if params.target == "prior_mean":
+                st = draw_setup(rngs[i][s], int(N), spec, prior=True)
+                apx, c0 = st.approx_prior + spec.tail, st.c0_prior
+            else:
+                st = draw_setup(rngs[i][s], int(N), spec, prior=False)
+                apx, c0 = st.approx_w + spec.tail, st.vstar**2
+            b, v, unstable = recursion(st.mu, c0, params.sigma2 + apx, params.lr, params.schedule, t)
             out["approx"][i, s], out["bias"][i, s], out["var"][i, s] = apx, b, v
             out["loss"][i, s] = apx + b + v
             flag[i, s, t > 0] = unstable

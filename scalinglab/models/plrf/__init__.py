@@ -18,8 +18,10 @@ Methods
 -------
 theory, tier ``"exact_given_draw"`` (old name ``"exact"``), :mod:`.theory`
     The exact expected loss given a drawn W: the per-mode recursion of plrf.md §3
-    (with the Gaussian fourth-moment factor B(B+1)), advanced on a geometric time grid,
-    averaged over ``draws`` projections.
+    (with the Gaussian fourth-moment factor B(B+1)), advanced on a geometric time grid. A sweep
+    pairs it with the seeds (issue 10.2): seed s's theory is the loss given seed s's W, the W its
+    simulation trains on, and the mean over seeds is the W-averaged theory. (``theory()`` called
+    directly still averages ``draws`` projections of its own stream.)
 theory, tiers ``"deterministic_equivalent"`` (old ``"de"``) and ``"asymptotic"``, :mod:`.de`
     Sampling-free deterministic equivalent and the asymptotic terms (plrf.md §3–§4).
 simulate, method ``"eigen"``
@@ -77,7 +79,7 @@ def cost(point: Point, method: str) -> float:
     if method == "theory":
         if canonical_tier(p.theory) == "exact_given_draw":
             steps = 512 + np.log(max(t_max, 512) / 512) / 0.005
-            return p.draws * (setup + float(np.sum(steps * (N * 2e-8 + 2e-5))))
+            return setup + float(np.sum(steps * (N * 2e-8 + 2e-5)))  # one draw of W (a sweep pairs one per seed)
         return 0.01 * N.size
     per_step = 8e-6 + 2e-9 * float(np.sum(N)) * p.batch
     if p.simulation == "ambient":
@@ -106,8 +108,7 @@ class PLRF(ModelBase):
 
     def unit_params(self, params, kind: str) -> dict[str, Any]:
         d = super().unit_params(params, kind)
-        if kind == "simulation" or d.get("theory") != "exact_given_draw":
-            d.pop("draws", None)  # only the exact tier averages draws
+        d.pop("draws", None)  # sweeps pair the exact tier with the seeds: `draws` changes no stored number
         return d
 
     def depends_on_checkpoints(self, params, kind: str) -> bool:

@@ -16,7 +16,7 @@ __all__ = ["NAME", "TIERS", "METHODS", "ALIASES", "Params", "ambient_dim", "lear
 NAME = "plrf"
 #: Theory tiers, named after what they compute.
 TIERS = {
-    "exact_given_draw": "expected SGD loss given a drawn projection W (per-mode recursion, averaged over `draws` W)",
+    "exact_given_draw": "expected SGD loss given a drawn projection W (per-mode recursion); paired: seed s's W",
     "deterministic_equivalent": "sampling-free deterministic equivalent (Volterra equation on a contour, plrf.md §3)",
     "asymptotic": "the §4 asymptotic terms F0 + Fpp + Fac + Kpp (≍ statements: exponents, not constants)",
 }
@@ -49,13 +49,24 @@ class Params(BaseModel):
     batch: int = Field(1, ge=1, le=4096, description=(
         "SGD batch size B, integer in [1, 4096] (the gradient is a sum over the batch); compute C = N t B"))
     draws: int = Field(1, ge=1, le=1024, description=(
-        "projections W averaged by the exact_given_draw theory tier, integer in [1, 1024]"))
+        "DEPRECATED, ignored by sweeps: the exact_given_draw theory is paired with the seeds (seed s's theory "
+        "uses seed s's W), so `seeds` sets the draws; integer in [1, 1024] (still averaged by plrf.theory() "
+        "called directly)"))
     theory: Literal["exact_given_draw", "deterministic_equivalent", "asymptotic", "exact", "de"] = Field(
         "exact_given_draw", description=(
             "theory tier: exact_given_draw | deterministic_equivalent | asymptotic "
             "(old names exact, de accepted with a DeprecationWarning)"))
     simulation: Literal["eigen", "ambient"] = Field("eigen", description=(
         "simulation method: eigen (eigenbasis SGD, exact in law, O(N)/sample) | ambient (faithful, O(vN)/sample)"))
+
+    @field_validator("draws")
+    @classmethod
+    def _warn_draws(cls, v: int) -> int:
+        if v != 1:
+            warnings.warn("plrf: `draws` is deprecated and ignored by sweeps: the exact_given_draw theory is paired "
+                          "with the seeds (seed s uses seed s's W); set `seeds` instead", DeprecationWarning,
+                          stacklevel=2)
+        return v
 
     @field_validator("theory")
     @classmethod

@@ -44,7 +44,7 @@ def exact_loss(problem: ProjectedProblem, gamma: float, B: int, t: np.ndarray,
                rel_step: float = 0.005, exact_until: int = 512) -> np.ndarray:
     r"""Expected SGD loss :math:`\mathcal P(r)` given W, at checkpoints ``t``.
 
-    Per-mode recursion (docs/theory/docs/theory/plrf.md §3):
+    Per-mode recursion (docs/theory/plrf.md §3):
 
     .. math::
 
