@@ -24,27 +24,36 @@ with test loss :math:`L = E_x (f-y)^2 = v^T\Lambda v` and train loss
 ``N = inf`` means no projection (w in R^M); ``P = inf`` means the population gradient
 (:math:`\hat C = \Lambda`, no training set, ``train_loss`` is NaN).
 
-**Time.** The theory is gradient flow at :math:`\tau = 2\eta t` (t = GD steps, ``lr`` = η);
-the simulation is the discrete GD above, exactly. In the eigenbasis of the step matrix the
-discrete factor :math:`(1-2\eta e)^t` replaces the flow's :math:`e^{-e\tau}`; the two agree to
-within seed noise after about 10 steps (bap.md §1), so compare theory and simulation at
-t >~ 10 only.
+**Time.** The simulation is the discrete GD above, exactly; so is the default theory tier. One step
+maps :math:`v \mapsto (I - 2\eta K)v` with :math:`K = (A^TA/N)(\Psi^T\Psi/P)`, so in the eigenbasis of
+the step matrix the discrete factor :math:`(1-2\eta e)^t` stands where gradient flow has
+:math:`e^{-e\tau}`, :math:`\tau = 2\eta t`. The ``dmft`` tier integrates the DMFT kernel against that
+factor (a z-transform in place of the Laplace transform; ``docs/theory/bap_discrete_time.md``) and
+agrees with the simulation from t = 1; the flow tier ``dmft_flow`` agrees only after ~10–100 steps
+(relative gap O(lr/τ); 10–50% at t = 1 with the default lr in the tested cells).
 
 Theory tiers:
 
 ``"dmft"``
-    The exact (deterministic-equivalent, finite-M) frequency-domain DMFT of bap.md §2,
-    inverted by a fixed-Talbot rule in both frequencies (see ``_bap_dmft``).
+    The exact (deterministic-equivalent, finite-M) DMFT of bap.md §2 for discrete GD: its
+    two-frequency kernel integrated against :math:`(1+2\eta s)^t(1+2\eta s')^t` on closed contours
+    (``bap.discrete``; derivation in ``docs/theory/bap_discrete_time.md``).
+``"dmft_flow"``
+    The same DMFT for gradient flow at τ = 2·lr·t, inverted by a fixed-Talbot rule in both
+    frequencies (``bap.dmft``); the lr → 0 limit at fixed τ.
 ``"late_time"`` (old name ``"limit"``)
-    The :math:`\tau\to\infty` closed forms of bap.md §3 (:func:`late_time_loss`), constant in t.
+    The :math:`\tau\to\infty` closed forms of bap.md §3 (:func:`late_time_loss`), constant in t
+    (the same limit for GD and flow).
 
 Simulation methods: ``"closed_form"`` (old name ``"eigen"``): discrete GD at every checkpoint from
 one eigendecomposition of the design's Gram matrix; ``"gd"``: step by step (the reference).
 
 What a unit's numbers depend on (its unit key, issue 10): alpha, beta, N, P, all params (M and
 lr resolved from the grid: a different N or P range can change them, and then the unit), the seed
-index and the root seed; not the other checkpoints (the DMFT is inverted per τ, the closed-form GD
-is evaluated per t).
+index and the root seed; not the other checkpoints (the discrete-time DMFT takes one contour per t,
+the flow DMFT is inverted per τ, the closed-form GD is evaluated per t). The ``dmft`` theory units also
+record ``dmft_time = "discrete"`` in their key, so they are never confused with (or reused from) cubes
+written when ``dmft`` was the gradient-flow theory.
 
 Scaling exponents (bap.md §3; the tests measure them from :func:`theory`): time
 :math:`L \sim t^{-(a-1)/b}`; model size :math:`L \sim N^{-\min(a-1,\, b)}`. **The paper states
@@ -74,6 +83,7 @@ from scalinglab.errors import SpecError
 from ..base import ModelBase, Point
 from .params import (ALIASES, M_CAP, NAME, SIM_METHODS, THEORY_TIERS, Params, _resolved, _where, check_domain,
                      resolve_lr, resolve_M, resolve_params, stability_estimate)
+from .discrete import _TALBOT_FROM
 from .simulation import simulate
 from .theory import late_time_loss, late_time_train_loss, theory
 
@@ -103,8 +113,10 @@ _SEC_PER_FLOP, _SEC_PER_DRAW = 5e-11, 1.5e-8
 def cost(point: Point, method: str) -> float:
     """Rough wall time in seconds for one point (all N): theory tiers, or ONE seed of a simulation.
 
-    Theory "dmft": per checkpoint ~ 4·(2n-1)·n·h complex multiply-adds and the κ Newton
+    Theory "dmft_flow": per checkpoint ~ 4·(2n-1)·n·h complex multiply-adds and the κ Newton
     solves, with h ≈ 2·min(N, P, τ^(1/b)) modes summed directly (the rest is a series);
+    "dmft": the same per checkpoint with its own contour (n = talbot_nodes from t >= n/2, the circle's
+    ~17.5 (t+1)/2 before), plus ~n sequential Newton solves per checkpoint and the spectrum's top edge;
     "late_time": negligible. Simulation: feature draws + forming Φ + one Gram eigendecomposition + n_t products
     ("closed_form"), or t_max matrix-vector pairs ("gd"). The generic names "theory" and
     "simulation" (used by the sweep's block sizing) mean the params' tier and method.
@@ -118,13 +130,24 @@ def cost(point: Point, method: str) -> float:
     t_max = float(t.max()) if nt else 0.0
     total = 0.0
     for N in Ns:
-        if method == "dmft":
+        if method in ("dmft", "dmft_flow"):
             # modes summed directly per tau: ~3 k*, k* = min(N, P, tau^(1/b)); the rest is a series
             b = 2.0 * point.alpha
-            tau = 2.0 * p.lr * np.maximum(t.astype(np.float64), 1.0)
+            tt = np.maximum(t.astype(np.float64), 1.0)
+            tau = 2.0 * p.lr * tt
             h = np.minimum(M, 2.0 * np.minimum(min(float(N), P), tau ** (1.0 / b)) + 16.0)
-            per_tau = 5e-4 + 8.0 * (4 * n * (2 * n - 1) + 20 * n) * h * _SEC_PER_FLOP
-            total += 0.01 + 2e-6 * M + float(np.sum(per_tau))
+            if method == "dmft":
+                if math.isinf(float(N)) and math.isinf(P):
+                    total += 1e-6 * M * nt
+                    continue
+                nodes = np.where(tt < _TALBOT_FROM * n, np.ceil((17.5 * (tt + 1.0) + 1.0) / 2.0), n)
+                # per t: the real node's bracketing and overheads (~20 ms), ~4 Newton steps per node
+                # (~0.6 ms), the sums; once per N: the top edge (~180 sums over M)
+                per_tau = 2e-2 + 6e-4 * nodes + 8.0 * (4 * nodes * (2 * nodes - 1) + 20 * nodes) * h * _SEC_PER_FLOP
+                total += 0.05 + 180 * (5e-9 * M + 5e-6) + float(np.sum(per_tau))
+            else:
+                per_tau = 5e-4 + 8.0 * (4 * n * (2 * n - 1) + 20 * n) * h * _SEC_PER_FLOP
+                total += 0.01 + 2e-6 * M + float(np.sum(per_tau))
         elif method == "late_time":
             total += 1e-3 * M / 1000
         elif method in SIM_METHODS:
@@ -160,6 +183,15 @@ class BAP(ModelBase):
     theory_variables = staticmethod(theory_variables)
     sim_variables = staticmethod(sim_variables)
 
+    def unit_params(self, params, kind: str) -> dict[str, Any]:
+        d = super().unit_params(params, kind)
+        if kind == "theory" and d.get("theory") == "dmft":
+            d["dmft_time"] = "discrete"  # dmft was gradient flow before issue 10.9: other numbers, other key
+        return d
+
+    def depends_on_checkpoints(self, params, kind: str) -> bool:
+        return False  # every tier and method evaluates each checkpoint on its own
+
     def plan_notes(self, params, *, P) -> list[str]:
         if any(math.isinf(float(x)) for x in np.atleast_1d(P)):
             return ["P = inf in a bap spec is gradient descent on the population loss (no finite sample set)"]
@@ -167,7 +199,8 @@ class BAP(ModelBase):
 
     def cube_attrs(self, params) -> dict[str, str]:
         return {"compute": "C = N * t (one full-batch GD step on P samples is counted as one step; B = 1)",
-                "time": "theory is gradient flow at tau = 2 lr t; the simulation is discrete GD at step t"}
+                "time": ("the simulation is discrete GD at step t; theory dmft is the DMFT of that discrete GD "
+                         "(step factor (1 - 2 lr e)^t), dmft_flow is gradient flow at tau = 2 lr t")}
 
 
 MODEL = BAP()

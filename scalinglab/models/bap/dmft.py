@@ -1,4 +1,7 @@
-r"""Private core of the BAP model: the frequency-domain DMFT and its 2-D Laplace inversion.
+r"""Private core of the BAP model: the frequency-domain DMFT, its kernel sums on a contour
+(:func:`contour_losses`, shared by both DMFT tiers) and the 2-D Laplace inversion of gradient flow
+(tier ``dmft_flow``, :func:`dmft_losses`). The discrete-time tier ``dmft`` integrates the same
+kernel on its own contours (:mod:`scalinglab.models.bap.discrete`, docs/theory/bap_discrete_time.md).
 
 See :mod:`scalinglab.models.bap` for the public API and the model. Everything here is in
 the paper's symbols (Bordelon, Atanasov & Pehlevan, arXiv:2402.01092): spectrum
@@ -161,14 +164,14 @@ def _full(x: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- kappa
-def kappa_real(s: np.ndarray, dft: _Tail, N: float, P: float) -> np.ndarray:
+def kappa_real(s: np.ndarray, dft: _Tail, N: float, P: float, kmin: float | None = None) -> np.ndarray:
     r"""Physical root :math:`\kappa(s)` for real ``s > 0`` (bracketing, vectorised over s).
 
     For real positive s the root is unique on :math:`\kappa > \kappa_{min}`, where
     :math:`\mathrm{df}(\kappa_{min}) = \min(N, P)` (0 if that exceeds M); a bracketing root finder in
     :math:`\log\kappa` on :math:`(\kappa_{min}, \kappa_{hi})` (:func:`scalinglab.numerics.root_in_log`)
     selects the physical branch, then Newton polishes. ``dft`` is a :class:`_Tail` with the single
-    weight column lambda.
+    weight column lambda; ``kmin`` (:math:`\kappa_{min}`) may be passed when it is already known.
     """
     s = np.asarray(s, dtype=np.float64)
     invN, invP = _inv(N), _inv(P)
@@ -176,7 +179,7 @@ def kappa_real(s: np.ndarray, dft: _Tail, N: float, P: float) -> np.ndarray:
         return s.copy()
     lam = dft.lam
     nmin = min(N, P)
-    kmin = kappa_df(lam, nmin)
+    kmin = kappa_df(lam, nmin) if kmin is None else kmin
 
     def g(kap: np.ndarray, s_: np.ndarray) -> np.ndarray:
         df = dft.single(kap)[0][:, 0]
@@ -314,66 +317,91 @@ def dmft_losses(
     for a in range(0, nt, chunk):
         sl = slice(a, min(nt, a + chunk))
         rr = r[sl]
-        c = len(rr)
         s_pos = rr[:, None] * shat[None, :]  # (c, n)
-        k_pos = kap[sl]
-        Pw = np.empty((c, 4, n, J), dtype=np.complex128)
-        df = np.empty((c, n), dtype=np.complex128)
-        for i in range(c):  # each tau has its own head size
-            df[i] = tail.single(k_pos[i])[0][:, 4]
-            Pw[i] = tail.pairs(k_pos[i], 4)
-        R1p = 1.0 - df * invP
-        R3p = 1.0 - df * invN
-        h_pos = k_pos / s_pos
-        hh = h_pos[:, :, None] * _full(h_pos)[:, None, :]  # (kappa_j/s_j)(kappa_j'/s_j')
-        G = Pw * hh[:, None]
-        B0, B2, T1, T2 = G[:, 0], G[:, 1], G[:, 2], G[:, 3]
-        s_all, R1a, R3a = _full(s_pos), _full(R1p), _full(R3p)
-        rho = R1p[:, :, None] * R1a[:, None, :]
-        tb = R3p[:, :, None] * R3a[:, None, :]
-        q = rho * tb * T2
-        ss = s_pos[:, :, None] * s_all[:, None, :]
-        Dn = (1.0 - q * invP) * (1.0 - q * invN) - rho * tb * ss * T1**2 * (invN * invP)
-        C0 = (B0 * (1.0 - q * invN) + rho * tb * T1 * B2 * invN) / Dn
         c_pos = rr[:, None] * chat[None, :]
-        c_all = _full(c_pos)
-        kernels = {"loss": C0}
-        if P != math.inf:
-            kernels["train_loss"] = rho * C0
-        if ensemble > 1:
-            X0 = B0 / (1.0 - q * invP)
-            kernels["X"] = X0
-            if P != math.inf:
-                kernels["Xtrain"] = rho * X0
-        res, err = {}, {}
-        for name, K in kernels.items():
-            terms = c_pos[:, :, None] * K * c_all[:, None, :]
-            # rows j >= 0 are given; rows j < 0 are the complex conjugates of rows j > 0
-            res[name] = terms[:, 0, :].sum(-1).real + 2.0 * terms[:, 1:, :].sum((-1, -2)).real
-            amp = np.abs(terms[:, 0, :]).sum(-1) + 2.0 * np.abs(terms[:, 1:, :]).sum((-1, -2))
-            err[name] = np.finfo(np.float64).eps * amp
-        L, Lh = res["loss"], res.get("train_loss", np.full(len(rr), np.nan))
-        eL, eLh = err["loss"], err.get("train_loss", np.zeros(len(rr)))
-        if ensemble > 1:
-            L = res["X"] + (L - res["X"]) / ensemble
-            eL = np.maximum(eL, err["X"])
-            if "Xtrain" in res:
-                Lh = res["Xtrain"] + (Lh - res["Xtrain"]) / ensemble
-                eLh = np.maximum(eLh, err["Xtrain"])
-        resonant = np.abs(Dn[:, 0, n - 1]) < _D_RESONANCE
-        for name, val, e, dst, fl in (
-            ("loss", L, eL, out_test, flag_test),
-            ("train_loss", Lh, eLh, out_train, flag_train),
-        ):
-            if name == "train_loss" and P == math.inf:
-                dst[sl] = np.nan
-                continue
-            tol = _REL_TOL * np.abs(val) + _ABS_TOL * L0
-            zero = (val < 0) & (-val <= 10 * e)  # a numerical zero (e.g. interpolated train loss)
-            val = np.where(zero, 0.0, val)
-            fl[sl] |= ~np.isfinite(val) | (val < 0) | (e > tol) | resonant
-            dst[sl] = val
+        L, Lh, fL, fLh = contour_losses(tail, s_pos, c_pos, kap[sl], N, P, ensemble=ensemble, L0=L0)
+        out_test[sl], out_train[sl] = L, Lh
+        flag_test[sl] |= fL
+        flag_train[sl] |= fLh
     return {"loss": out_test, "train_loss": out_train, "flag_loss": flag_test, "flag_train_loss": flag_train}
+
+
+def contour_losses(
+    tail: _Tail, s_pos: np.ndarray, c_pos: np.ndarray, k_pos: np.ndarray, N: float, P: float, *,
+    ensemble: int = 1, L0: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    r"""The double contour sums :math:`L = \sum_{j,j'} c_j c_{j'} C_0(s_j, s_{j'})` (and the train loss
+    with :math:`C_1 = \rho C_0`) for ``c`` contours at once, one per row.
+
+    The contour of each row is given by its nodes j = 0..n-1 (``s_pos``, shape (c, n); node 0 on the
+    positive real axis, the others in the upper half plane), its weights ``c_pos`` (c, n) and
+    :math:`\kappa(s_j)` ``k_pos`` (c, n); the nodes j < 0 are the complex conjugates. Any closed or
+    Bromwich-type contour of this layout works: the fixed-Talbot rule of gradient flow
+    (:func:`dmft_losses`) or the discrete-time contours of :mod:`scalinglab.models.bap.discrete`
+    (docs/theory/bap_discrete_time.md §3). ``tail`` is a :class:`_Tail` with the weight columns
+    (lambda w², lambda² w², lambda, lambda², lambda).
+
+    Returns ``(L, Lhat, flag_L, flag_Lhat)``, shape (c,) each (Lhat NaN and unflagged for P = inf).
+    A value is flagged when the double sum lost more than ~10 of 16 digits (eps·sum|terms| >
+    1e-6·|value| + 1e-12·L(0)), is not finite or negative, or when the N ~ P resonance
+    :math:`|D(s_0,s_0)| < 0.05` dominates. Ensembles (E > 1): :math:`L_E = X + (L_1 - X)/E`, bap.md §4.
+    """
+    invN, invP = _inv(N), _inv(P)
+    c, n = s_pos.shape
+    J = 2 * n - 1
+    Pw = np.empty((c, 4, n, J), dtype=np.complex128)
+    df = np.empty((c, n), dtype=np.complex128)
+    for i in range(c):  # each contour has its own head size
+        df[i] = tail.single(k_pos[i])[0][:, 4]
+        Pw[i] = tail.pairs(k_pos[i], 4)
+    R1p = 1.0 - df * invP
+    R3p = 1.0 - df * invN
+    h_pos = k_pos / s_pos
+    hh = h_pos[:, :, None] * _full(h_pos)[:, None, :]  # (kappa_j/s_j)(kappa_j'/s_j')
+    G = Pw * hh[:, None]
+    B0, B2, T1, T2 = G[:, 0], G[:, 1], G[:, 2], G[:, 3]
+    s_all, R1a, R3a = _full(s_pos), _full(R1p), _full(R3p)
+    rho = R1p[:, :, None] * R1a[:, None, :]
+    tb = R3p[:, :, None] * R3a[:, None, :]
+    q = rho * tb * T2
+    ss = s_pos[:, :, None] * s_all[:, None, :]
+    Dn = (1.0 - q * invP) * (1.0 - q * invN) - rho * tb * ss * T1**2 * (invN * invP)
+    C0 = (B0 * (1.0 - q * invN) + rho * tb * T1 * B2 * invN) / Dn
+    c_all = _full(c_pos)
+    kernels = {"loss": C0}
+    if P != math.inf:
+        kernels["train_loss"] = rho * C0
+    if ensemble > 1:
+        X0 = B0 / (1.0 - q * invP)
+        kernels["X"] = X0
+        if P != math.inf:
+            kernels["Xtrain"] = rho * X0
+    res, err = {}, {}
+    for name, K in kernels.items():
+        terms = c_pos[:, :, None] * K * c_all[:, None, :]
+        # rows j >= 0 are given; rows j < 0 are the complex conjugates of rows j > 0
+        res[name] = terms[:, 0, :].sum(-1).real + 2.0 * terms[:, 1:, :].sum((-1, -2)).real
+        amp = np.abs(terms[:, 0, :]).sum(-1) + 2.0 * np.abs(terms[:, 1:, :]).sum((-1, -2))
+        err[name] = np.finfo(np.float64).eps * amp
+    L, Lh = res["loss"], res.get("train_loss", np.full(c, np.nan))
+    eL, eLh = err["loss"], err.get("train_loss", np.zeros(c))
+    if ensemble > 1:
+        L = res["X"] + (L - res["X"]) / ensemble
+        eL = np.maximum(eL, err["X"])
+        if "Xtrain" in res:
+            Lh = res["Xtrain"] + (Lh - res["Xtrain"]) / ensemble
+            eLh = np.maximum(eLh, err["Xtrain"])
+    resonant = np.abs(Dn[:, 0, n - 1]) < _D_RESONANCE
+    out = []
+    for name, val, e in (("loss", L, eL), ("train_loss", Lh, eLh)):
+        if name == "train_loss" and P == math.inf:
+            out += [np.full(c, np.nan), np.zeros(c, dtype=bool)]
+            continue
+        tol = _REL_TOL * np.abs(val) + _ABS_TOL * L0
+        zero = (val < 0) & (-val <= 10 * e)  # a numerical zero (e.g. interpolated train loss)
+        val = np.where(zero, 0.0, val)
+        out += [val, ~np.isfinite(val) | (val < 0) | (e > tol) | resonant]
+    return out[0], out[2], out[1], out[3]
 
 
 # ----------------------------------------------------------------------------- tau -> inf

@@ -19,7 +19,10 @@ __all__ = ["NAME", "THEORY_TIERS", "SIM_METHODS", "ALIASES", "Params", "resolve_
 NAME = "bap"
 #: Theory tiers, named after what they compute.
 THEORY_TIERS = {
-    "dmft": "the finite-M DMFT (deterministic equivalent) of gradient flow at tau = 2 lr t, Talbot-inverted",
+    "dmft": "the finite-M DMFT (deterministic equivalent) of the discrete GD the simulation runs: step factor "
+            "(1 - 2 lr e)^t, z-transform contours (docs/theory/bap_discrete_time.md)",
+    "dmft_flow": "the same DMFT for gradient flow at tau = 2 lr t (the lr -> 0 limit), Talbot-inverted; parts from "
+                 "discrete GD at small t",
     "late_time": "the tau -> infinity closed forms (constant in t)",
 }
 #: Simulation methods (both are discrete GD, exactly; they differ in how it is computed).
@@ -61,16 +64,19 @@ class Params(ParamsBase, BaseModel, extra="forbid"):
         "'ambient' size); integer >= 16, or unset: pow2(max(5 max(N, P), 8 k*, 256)) over the grid's finite "
         "N, P with k* = min((2 lr t_max)^(1/(2 alpha)), N, P), capped at 65536; must be >= 2 max(N, P)"))
     lr: float | None = Field(default=None, gt=0.0, allow_inf_nan=False, description=(
-        "GD learning rate eta > 0 (theory time tau = 2 lr t); discrete GD is stable for lr < 1/lambda_hat with "
+        "GD learning rate eta > 0 (a GD step multiplies an eigenmode e of the step matrix by 1 - 2 lr e; the "
+        "dmft_flow tier's time is tau = 2 lr t); discrete GD is stable for lr < 1/lambda_hat with "
         "lambda_hat ~ lambda_max(Phi^T Phi / P) (stability_estimate at the smallest N, P); unset: "
         "0.5/lambda_hat at the grid's smallest N and P (0.5 when N = P = inf), valid for every M <= 65536"))
     ensemble: int = Field(default=1, ge=1, description=(
         "E >= 1 ensemble members with independent projections A and shared data (predictor = their mean)"))
     talbot_nodes: int = Field(default=24, ge=8, le=40, description=(
-        "fixed-Talbot nodes n per frequency of the dmft inversion, integer in [8, 40] (the double sum loses "
-        "~0.3 n digits, so n much above 30 is worse in float64)"))
-    theory: Literal["dmft", "late_time", "limit"] = Field(default="dmft", description=(
-        "theory tier: dmft | late_time (old name limit accepted with a DeprecationWarning)"))
+        "fixed-Talbot nodes n per frequency of the dmft and dmft_flow inversions, integer in [8, 40] (the double "
+        "sum loses ~0.3 n digits, so n much above 30 is worse in float64); dmft uses them from t >= n/2 (a circle "
+        "contour with ~17.5 (t+1) nodes before)"))
+    theory: Literal["dmft", "dmft_flow", "late_time", "limit"] = Field(default="dmft", description=(
+        "theory tier: dmft (discrete GD, what the simulation runs) | dmft_flow (gradient flow at tau = 2 lr t) | "
+        "late_time (old name limit accepted with a DeprecationWarning)"))
     simulation: Literal["closed_form", "gd", "eigen"] = Field(default="closed_form", description=(
         "simulation method: closed_form (all checkpoints from one Gram eigendecomposition) | gd (step by step, "
         "the reference); old name eigen accepted with a DeprecationWarning"))
