@@ -550,18 +550,23 @@ def _theory_vs_sim(c: Any) -> Section:
 
                     ph = phases.phase(a, b)
                 rel, z = c.stat("resid_max_rel", ia, ib, ip), c.stat("resid_max_z", ia, ib, ip)
+                frac, expect = c.stat("resid_frac_z3", ia, ib, ip), c.stat("resid_frac_z3_expected", ia, ib, ip)
                 tr, trl, trh = c.value("theory", "r_t", ia, ib, ip)
                 sr, srl, srh = c.value("simulation", "r_t", ia, ib, ip)
                 tx = c.value("theory", "xi", ia, ib, ip)
                 sx = c.value("simulation", "xi", ia, ib, ip)
-                rows.append([f"{a:g}", f"{b:g}", _g(P), ph, rel, z, f"{tr:.3f} [{_c(trl)}, {_c(trh)}]",
+                rows.append([f"{a:g}", f"{b:g}", _g(P), ph, rel, z, frac, expect, f"{tr:.3f} [{_c(trl)}, {_c(trh)}]",
                              f"{sr:.3f} [{_c(srl)}, {_c(srh)}]", f"{tx[0]:.3f} [{_c(tx[1])}, {_c(tx[2])}]",
                              f"{sx[0]:.3f} [{_c(sx[1])}, {_c(sx[2])}]"])
     return Section("Theory against simulation", (
         f"The same cells computed twice: {c.label('theory')} and {c.label('simulation')}. The residual columns "
-        "compare the curves point by point (max over the (N, t) grid); the exponent columns compare what each "
-        "gives when fitted the same way."), [Table(
-        "Theory and simulation, per cell", ["α", "β", "P", "phase", "max |rel. diff|", "max |diff| / SE",
+        "compare the curves point by point over the (N, t ≥ t_min) grid: z = (theory − simulation) / SE, with the "
+        "paired difference and its own seed SE where the theory is paired with the seeds (seed s's theory for "
+        "seed s's draw); the fraction of |z| > 3 is shown beside what a Student-t with the seeds' degrees of "
+        "freedom expects when the theory is right. The exponent columns compare what each gives when fitted the "
+        "same way."), [Table(
+        "Theory and simulation, per cell", ["α", "β", "P", "phase", "max |rel. diff|", "max |z|",
+                                            "fraction |z| > 3", "expected (Student-t)",
                                             "r_t theory", "r_t simulation", "ξ theory", "ξ simulation"], rows)])
 
 
