@@ -4,8 +4,8 @@ draws each simulation seed trains on (``Model.paired_theory``, reading fresh cop
 The paired difference sim_s - theory_s has its own noise only, so its mean over seeds is consistent with 0
 window by window, and a theory off by 10% is detected. For LIN with a prior target, the unpaired theory
 (the average over w*) sits far from a few seeds' mean (each seed draws one w*, whose first modes dominate),
-while the paired one does not. (The cube does not store paired theory yet: its theory variables have no
-``seed`` dimension; this is the model side, ready for that.)
+while the paired one does not. The cube stores this paired theory (a ``seed`` dimension on the theory
+variables): tests/flows/test_paired_cube.py checks it through the real flow.
 """
 from __future__ import annotations
 
