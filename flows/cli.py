@@ -68,10 +68,24 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        import warnings
+
         from scalinglab.errors import SpecError
 
+        seen: set[str] = set()
+
+        def show(message, category, filename, lineno, file=None, line=None) -> None:
+            text = _one_line(str(message))
+            if text not in seen:  # a spec is parsed more than once per command
+                seen.add(text)
+                typer.echo(f"warning: {text}", err=True)
+
         try:
-            return fn(*args, **kwargs)
+            with warnings.catch_warnings():
+                # the models' own deprecations ("plrf: `draws` is deprecated ...", old tier names): one line each
+                warnings.filterwarnings("always", category=DeprecationWarning, message=r"[a-z0-9_]+: .*deprecated")
+                warnings.showwarning = show
+                return fn(*args, **kwargs)
         except SpecError as err:
             _fail(str(err))
         except (typer.Exit, typer.Abort, BrokenPipeError):  # `| head` closing the pipe is not an error
