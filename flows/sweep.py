@@ -64,7 +64,10 @@ def connect_ray(ray_address: str | None = None, num_cpus: int | None = None) -> 
 
     if ray.is_initialized():
         return False
-    kwargs: dict[str, Any] = {"log_to_driver": False}
+    import logging
+
+    # quiet by default: Ray's INFO lines ("Started a local Ray instance.") are not a run's output
+    kwargs: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
     if ray_address:  # remote workers do not share this process's environment
         kwargs.update(address=ray_address, runtime_env={"env_vars": _worker_env()})
     else:  # local workers inherit it (fault-injection hooks, credentials)
