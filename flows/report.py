@@ -211,14 +211,17 @@ def _cell_figures(c: _Cube) -> list[rp.Figure]:
     a, b, P = c.alpha[ia], c.beta[ib], c.P[ip]
     keep = d["t"] > 0
     t = d["t"][keep]
-    th = d["theory"][:, keep] if d["theory"] is not None else None
+    th = d["theory"][..., keep] if d["theory"] is not None else None  # (N, t), or (N, seed, t) when paired
     sm = d["sim"][..., keep] if d["sim"] is not None else None
     figs = []
-    fig = plots.plot_curves(t, d["N"], sim=sm, theory=th, alpha=a, beta=b, P=P, model=c.model, tier=c.tier,
+    th_curve = th.mean(axis=1) if th is not None and th.ndim == 3 else th  # paired: the draw-averaged theory
+    fig = plots.plot_curves(t, d["N"], sim=sm, theory=th_curve, alpha=a, beta=b, P=P, model=c.model, tier=c.tier,
                             method=c.method)
     figs.append(rp.Figure(f"Loss curves at α = {a:g}, β = {b:g}, P = {_g(P)}", _fig(fig),
                           "Test loss against optimizer steps, one colour per N (log–log). "
-                          + (f"Theory ({c.tier} tier) dashed. " if th is not None else "")
+                          + (f"Theory ({c.tier} tier) dashed"
+                             + (f", the mean over the {c.seeds} seeds' own draws. " if th is not None and th.ndim == 3
+                                else ". ") if th is not None else "")
                           + (f"Simulation ({c.method}): geometric mean over {c.seeds} seeds with a ±2 SE band of "
                              "log L (drawn in log space, so it never crosses zero). " if sm is not None else "")))
     loss = th if th is not None else sm
@@ -230,7 +233,9 @@ def _cell_figures(c: _Cube) -> list[rp.Figure]:
     if th is not None and sm is not None:
         fig = plots.plot_residuals(t, d["N"], th, sm, title=f"{c.model}: theory vs simulation, α={a:g}, β={b:g}")
         figs.append(rp.Figure("Theory against simulation", _fig(fig),
-                              "Relative difference of the theory from the simulation's seed mean over (t, N)."))
+                              "Theory against the simulation over (t, N): z with the SE it states in the panel "
+                              "(the paired difference where the theory is paired with the seeds), and the "
+                              "distribution of z beside the Student-t it should follow."))
     return figs
 
 
