@@ -211,6 +211,12 @@ def check_code_version(store: str, spec, force: bool) -> None:
     from scalinglab.errors import SpecError
     from storage.cube import code_version, open_group
 
+    from storage.cube import layout_difference
+
+    layout = layout_difference(spec, store, spec.storage_options or None)
+    if layout:  # no --force: this code cannot write into that layout
+        raise SpecError("store", "layout", "; ".join(layout[:3]), "a cube laid out as this code writes it",
+                        "It was written by an older scalinglab; run the spec into a new store path")
     stored = dict(open_group(store, spec.storage_options or None, mode="r").attrs)
     now = code_version()
     diffs = [f"{k}: {stored.get(k)} -> {now[k]}" for k in ("scalinglab_version", "code_commit") if stored.get(k) != now[k]]

@@ -33,7 +33,7 @@ __all__ = [
     "PENDING", "DONE", "FAILED", "STATUS_NAMES",
     "create_cube", "open_cube", "open_group", "read_spec", "write_block", "set_status",
     "block_status", "pending_blocks", "status_counts", "cube_exists", "spec_difference",
-    "verify_blocks", "code_version", "cube_state", "half_made_error", "not_a_cube_error", "HALF_MADE", "CubeWriter", "finish_layout",
+    "verify_blocks", "code_version", "cube_state", "layout_difference", "half_made_error", "not_a_cube_error", "HALF_MADE", "CubeWriter", "finish_layout",
 ]
 
 PENDING, DONE, FAILED = 0, 1, 2
@@ -299,6 +299,27 @@ def spec_difference(old: SweepSpec, new: SweepSpec) -> list[str]:
 
     walk(a, b, "")
     return lines
+
+
+def layout_difference(spec: SweepSpec, path: str, storage_options: dict[str, Any] | None = None) -> list[str]:
+    """Variables whose dimensions in the cube at ``path`` differ from what this code writes for
+    ``spec`` (e.g. a theory stored without ``seed`` by code that predates paired theory): one line
+    each. Such a cube cannot be continued by this code."""
+    group = open_group(path, storage_options, mode="r")
+    names = set(group.array_keys())
+    ga, gb, gn, gp = ("alpha", "beta", "N", "P")
+    out = []
+    for method, variables in spec.variables().items():
+        seeded = method == "simulation" or spec.theory_paired
+        want = (ga, gb, gn, gp, *(("seed",) if seeded else ()), "t")
+        for name in variables:
+            if name not in names:
+                out.append(f"{name}: missing (expected dims {', '.join(want)})")
+                continue
+            have = tuple(group[name].metadata.dimension_names or ())
+            if have != want:
+                out.append(f"{name}: dims ({', '.join(have)}), this code writes ({', '.join(want)})")
+    return out
 
 
 def _region(block: Block, extra: int = 0) -> tuple[slice, ...]:
