@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,14 +29,9 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
 def _cli(*args: str) -> tuple[float, dict]:
-    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-    start = time.perf_counter()
-    res = subprocess.run([sys.executable, "-m", "flows.cli", *args, "--no-progress", "--json"], cwd=REPO, env=env,
-                         capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    if res.returncode != 0:
-        sys.exit(res.stdout + res.stderr)
-    return wall, json.loads(res.stdout[res.stdout.index("{"):])
+    from bench.resume import _cli as run_cli  # one CLI runner for the benches
+
+    return run_cli(*args, env={k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"})
 
 
 def _figures(wall: float, res: dict) -> dict:
