@@ -39,15 +39,6 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
-def prefect_api():
-    """One Prefect API for the in-process flow tests (its settings reach Ray workers)."""
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=90):
-        yield
-
-
-@pytest.fixture(scope="session")
 def api_url():
     """A real local Prefect server shared by the CLI subprocesses of the tests (a user's
     `prefect server start` + PREFECT_API_URL): saves each CLI run its own server start."""
@@ -56,6 +47,21 @@ def api_url():
     proc, url = start_local_server()
     yield url
     stop_server(proc)
+
+
+@pytest.fixture(scope="session")
+def prefect_api(api_url):
+    """One Prefect API for the in-process flow tests: the same real local server as the CLI
+    subprocesses' (``api_url``; one server start per session instead of two, each ~20 s of
+    database migrations on this machine), set the way ``prefect_test_harness`` sets its own:
+    PREFECT_API_URL in the settings context, also as the process-global one (its settings
+    reach Ray workers through the task runner's serialized context)."""
+    import prefect.context
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+        with prefect.context._temporary_global_settings_context(prefect.context.get_settings_context()):
+            yield
 
 
 @pytest.fixture(scope="session")

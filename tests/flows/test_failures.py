@@ -57,7 +57,9 @@ def test_failed_blocks_are_recorded_and_rerun_alone(tmp_path, api_url):
     assert not ds.sim_loss.isnull().any() and not ds.theory_loss.isnull().any()
 
 
-def test_second_sweep_refused_and_stale_lock_recovered(tmp_path):
+def test_second_sweep_refused_and_stale_lock_recovered(tmp_path, api_url):
+    """What is tested is the store's lock; both runs use the session's Prefect server (a run that
+    starts its own server is covered by tests/flows/test_sweep.py)."""
     store = tmp_path / "cube.zarr"
     spec = write_spec(tmp_path / "spec.toml", store=store, seeds=1,
                       grid='alpha = [1.0]\nbeta = [0.4]\nN = [16]\nP = ["inf"]\nt = [1, 10, 100]')
@@ -66,7 +68,7 @@ def test_second_sweep_refused_and_stale_lock_recovered(tmp_path):
     storage.create_cube(load_spec(spec), str(store))
     lock = storage.CubeLock(str(store)).acquire()  # a live sweep (this process) holds the store
     try:
-        res = run_cli("run", str(spec), "--no-progress")
+        res = run_cli("run", str(spec), "--no-progress", env=cli_env(api_url))
         assert res.returncode == 2
         line = res.stderr.strip().splitlines()
         assert len(line) == 1 and f"held by pid {os.getpid()}" in line[0] and "scalinglab unlock" in line[0]
@@ -76,7 +78,7 @@ def test_second_sweep_refused_and_stale_lock_recovered(tmp_path):
     # a lock left by a killed driver (dead pid on this host) is detected and taken over
     (store / "_meta" / "lock.json").write_text(json.dumps({"host": os.uname().nodename, "pid": _dead_pid(), "token": "x",
                                                   "started": "earlier"}))
-    res = run_cli("run", str(spec), "--no-progress")
+    res = run_cli("run", str(spec), "--no-progress", env=cli_env(api_url))
     assert res.returncode == 0, res.stdout + res.stderr
     assert "recovered a stale lock" in res.stderr
     assert not (store / "_meta" / "lock.json").exists()
