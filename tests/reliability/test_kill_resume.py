@@ -1,6 +1,15 @@
 """SIGKILL of the driver at random points, then `scalinglab resume` (several trials): the cube
 equals, bit for bit, the cube of an uninterrupted run; no finished block ran twice; no process
-of the killed sweep is left; no orphaned partial chunk file is left or counted as data."""
+of the killed sweep is left; no orphaned partial chunk file is left or counted as data.
+
+The trials are chained on one store: `run` is killed at the first point, the `resume` that
+recovers it is killed at the second, the next `resume` at the third, and a last `resume`
+finishes. Each kill is checked as a trial of its own was (it lands mid-sweep while the driver
+holds the store's lock; nothing of the killed sweep keeps running; the next driver detects and
+recovers the dead driver's lock; no block finished before it runs again), and the finished cube
+carries whatever any kill left behind into the bit-for-bit comparison. One chain costs one
+driver start per kill instead of two, and the resumed drivers are killed too.
+"""
 from __future__ import annotations
 
 import json
@@ -8,8 +17,6 @@ import os
 import random
 import signal
 import time
-
-import pytest
 
 import storage
 from tests.conftest import write_spec
@@ -20,54 +27,61 @@ GRID = ('alpha = [0.8, 1.0, 1.2]\nbeta = [0.3, 0.45, 0.6, 0.75]\nN = [64, 128]\n
         't = {geomspace = [1, 20000], num = 14}')
 TRIALS = 3
 _rng = random.Random(20261122)  # random kill points, reproducible in CI
-KILL_POINTS = [(_rng.randint(1, 8), _rng.uniform(0.0, 1.5)) for _ in range(TRIALS)]
-SLOW_LAST_BLOCK = "11:sleep"  # the killed run cannot finish before the kill, however fast the machine
+KILL_POINTS = sorted((_rng.randint(1, 8), _rng.uniform(0.0, 1.5)) for _ in range(TRIALS))
+SLOW_LAST_BLOCK = "11:sleep"  # no killed driver can finish before its kill, however fast the machine
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    d = tmp_path_factory.mktemp("ref")
-    store = d / "cube.zarr"
-    spec = write_spec(d / "spec.toml", store=store, seeds=2, grid=GRID)
-    reference_cube(spec, d / "ref.zarr")
-    return d / "ref.zarr"
-
-
-@pytest.mark.parametrize("after_blocks,extra_delay", KILL_POINTS)
-def test_sigkill_then_resume_is_bit_identical(tmp_path, api_url, reference, after_blocks, extra_delay):
+def test_sigkill_then_resume_is_bit_identical(tmp_path, api_url):
     store = tmp_path / "cube.zarr"
     spec = write_spec(tmp_path / "spec.toml", store=store, seeds=2, grid=GRID)
     from scalinglab.spec import load_spec
 
     sp = load_spec(spec)
     blocks = sp.blocks()
-    assert len(blocks) == 12
+    assert len(blocks) == 12 and len(KILL_POINTS) == TRIALS
     per_block = len(sp.N)
-    proc = start_cli("run", str(spec), "--no-progress", env=cli_env(api_url, SCALINGLAB_INJECT_FAULT=SLOW_LAST_BLOCK),
-                     log=tmp_path / "run.log")
-    try:
-        assert wait_for(lambda: done_units(store) >= after_blocks * per_block, timeout=240, step=0.05), \
-            (tmp_path / "run.log").read_text()
-        time.sleep(extra_delay)
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-    token = json.loads((store / "_meta" / "lock.json").read_text())["reaper_token"]  # the dead driver's lock stays
-    killed_at = storage.block_status(sp, str(store))
-    done_before = {b for b, s in killed_at.items() if s == storage.DONE}
-    assert 0 < len(done_before) < len(blocks), f"the kill must land mid-sweep ({len(done_before)} done)"
-    # nothing of the killed sweep keeps running (Prefect server, Ray gcs/raylet/agents/workers)
-    assert wait_for(lambda: not marked_processes(token), timeout=30), marked_processes(token)
+    done_before: set[int] = set()
+    for trial, (after_blocks, extra_delay) in enumerate(KILL_POINTS):
+        first = trial == 0
+        log = tmp_path / f"driver{trial}.log"
+        proc = start_cli(*(("run", str(spec)) if first else ("resume", str(store))), "--no-progress",
+                         env=cli_env(api_url, SCALINGLAB_INJECT_FAULT=SLOW_LAST_BLOCK), log=log)
+
+        def killable() -> bool:  # this driver holds the sweep's lock, and enough blocks are done
+            try:
+                held = json.loads((store / "_meta" / "lock.json").read_text())
+            except (OSError, ValueError):
+                return False
+            return (held.get("pid") == proc.pid and "reaper_token" in held
+                    and done_units(store) >= after_blocks * per_block)
+
+        try:
+            assert wait_for(killable, timeout=240, step=0.05), log.read_text()
+            time.sleep(extra_delay)
+        finally:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+        if not first:  # this resume found the previous dead driver's lock, and took it over
+            assert "stale lock" in log.read_text(), log.read_text()
+        token = json.loads((store / "_meta" / "lock.json").read_text())["reaper_token"]  # the dead driver's lock stays
+        killed_at = storage.block_status(sp, str(store))
+        done_now = {b for b, s in killed_at.items() if s == storage.DONE}
+        assert done_before <= done_now, "a finished block lost its status"
+        done_before = done_now
+        assert 0 < len(done_before) < len(blocks), f"the kill must land mid-sweep ({len(done_before)} done)"
+        # nothing of the killed sweep keeps running (Prefect server, Ray gcs/raylet/agents/workers)
+        assert wait_for(lambda: not marked_processes(token), timeout=30), marked_processes(token)
     res = run_cli("resume", str(store), "--no-progress", "--json", env=cli_env(api_url))
     assert res.returncode == 0, res.stdout + res.stderr
     assert "stale lock" in res.stderr  # the dead driver's lock is detected and recovered
     summary = json.loads(res.stdout[res.stdout.index("{"):])
     assert summary["units_done"] == summary["units_total"] == sp.n_units
     runs = storage.read_runs(str(store))
-    for b in done_before:  # no finished block ran twice
+    for b in done_before:  # no finished block ran twice (done_before holds every kill's finished blocks)
         assert sum(r["block"] == b for r in runs) == 1, b
     assert {r["block"] for r in runs} == {b.id for b in blocks}
-    assert_cubes_identical(store, reference)
+    reference_cube(spec, tmp_path / "ref.zarr")
+    assert_cubes_identical(store, tmp_path / "ref.zarr")
     res = run_cli("status", str(store), "--verify", "--json")
     assert res.returncode == 0 and "reset to pending" not in res.stderr, res.stderr
     assert not list(store.rglob("*.partial"))
