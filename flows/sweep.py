@@ -49,7 +49,10 @@ def ray_runner(ray_address: str | None = None, num_cpus: int | None = None):
     from prefect_ray import RayTaskRunner
 
     env = {k: v for k, v in os.environ.items() if k.startswith(("PREFECT_", "AWS_", "SCALINGLAB_"))}
-    init: dict[str, Any] = {"runtime_env": {"env_vars": env}, "log_to_driver": False}
+    import logging
+
+    init: dict[str, Any] = {"runtime_env": {"env_vars": env}, "log_to_driver": False,
+                            "logging_level": logging.WARNING}  # no "Started a local Ray instance." line
     if ray_address:
         return RayTaskRunner(address=ray_address, init_kwargs=init)
     init.update(address="local", num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False,
