@@ -6,7 +6,7 @@ The trials are chained on one store: `run` is killed at the first point, the `re
 recovers it is killed at the second, the next `resume` at the third, and a last `resume`
 finishes. Each kill is checked as a trial of its own was (it lands mid-sweep while the driver
 holds the store's lock; nothing of the killed sweep keeps running; the next driver detects and
-recovers the dead driver's lock; no block finished before it runs again), and the finished cube
+recovers the dead driver's lock; no block finished before it is started again), and the finished cube
 carries whatever any kill left behind into the bit-for-bit comparison. One chain costs one
 driver start per kill instead of two, and the resumed drivers are killed too.
 """
@@ -41,6 +41,7 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path, api_url):
     assert len(blocks) == 12 and len(KILL_POINTS) == TRIALS
     per_block = len(sp.N)
     done_before: set[int] = set()
+    kills: list[tuple[set[int], int]] = []  # per kill: the blocks finished then, and the ledger's length then
     for trial, (after_blocks, extra_delay) in enumerate(KILL_POINTS):
         first = trial == 0
         log = tmp_path / f"driver{trial}.log"
@@ -71,14 +72,18 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path, api_url):
         assert 0 < len(done_before) < len(blocks), f"the kill must land mid-sweep ({len(done_before)} done)"
         # nothing of the killed sweep keeps running (Prefect server, Ray gcs/raylet/agents/workers)
         assert wait_for(lambda: not marked_processes(token), timeout=30), marked_processes(token)
+        kills.append((done_now, len(storage.read_runs(str(store)))))
     res = run_cli("resume", str(store), "--no-progress", "--json", env=cli_env(api_url))
     assert res.returncode == 0, res.stdout + res.stderr
     assert "stale lock" in res.stderr  # the dead driver's lock is detected and recovered
     summary = json.loads(res.stdout[res.stdout.index("{"):])
     assert summary["units_done"] == summary["units_total"] == sp.n_units
-    runs = storage.read_runs(str(store))
-    for b in done_before:  # no finished block ran twice (done_before holds every kill's finished blocks)
+    runs = storage.read_runs(str(store))  # every recorded start of a block, oldest first
+    for b in kills[0][0]:  # no block finished before the first kill ran twice
         assert sum(r["block"] == b for r in runs) == 1, b
+    for k, (done_then, n_then) in enumerate(kills):  # nor did any driver after a kill start a block finished then
+        # (a block started but not finished by a killed driver is legitimately started again)
+        assert not done_then & {r["block"] for r in runs[n_then:]}, (k, done_then, runs[n_then:])
     assert {r["block"] for r in runs} == {b.id for b in blocks}
     reference_cube(spec, tmp_path / "ref.zarr")
     assert_cubes_identical(store, tmp_path / "ref.zarr")
