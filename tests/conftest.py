@@ -4,6 +4,7 @@ Set before prefect or ray is imported anywhere (stack.md §8).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -38,15 +39,38 @@ os.environ.pop("PREFECT_API_URL", None)
 REPO = Path(__file__).resolve().parents[1]
 
 
+_SERVER: dict = {}  # the session's Prefect server: (process, API URL), launched once collection is done
+
+
+def pytest_collection_finish(session):
+    """Launch the session's Prefect server as soon as the collected tests are known to need it, without
+    waiting for it: its boot (~20 s, database migrations) overlaps the tests that run before the first
+    one that uses it, instead of adding to the suite's time."""
+    if any({"api_url", "prefect_api"} & set(getattr(item, "fixturenames", ())) for item in session.items):
+        from flows.server import launch_local_server
+
+        _SERVER["server"] = launch_local_server()
+
+
+def pytest_sessionfinish(session):
+    if "server" in _SERVER:
+        from flows.server import stop_server
+
+        stop_server(_SERVER.pop("server")[0])
+
+
 @pytest.fixture(scope="session")
 def api_url():
     """A real local Prefect server shared by the CLI subprocesses of the tests (a user's
     `prefect server start` + PREFECT_API_URL): saves each CLI run its own server start."""
-    from flows.server import start_local_server, stop_server
+    from flows.server import launch_local_server, stop_server, wait_until_healthy
 
-    proc, url = start_local_server()
+    if "server" not in _SERVER:
+        _SERVER["server"] = launch_local_server()
+    proc, url = _SERVER["server"]
+    wait_until_healthy(proc, url, 90)
     yield url
-    stop_server(proc)
+    stop_server(_SERVER.pop("server")[0])
 
 
 @pytest.fixture(scope="session")
@@ -64,16 +88,38 @@ def prefect_api(api_url):
             yield
 
 
+def init_local_ray():
+    """Start the tests' local Ray (2 CPUs) in this process."""
+    import ray
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=200 * 2**20,
+             log_to_driver=False)
+
+
 @pytest.fixture(scope="session")
 def ray_local():
-    """A real local Ray (2 CPUs), shared by the in-process flow tests."""
+    """A real local Ray (2 CPUs), shared by the in-process flow tests. The tests that replace it by a
+    multi-node cluster (tests/flows/test_cluster.py, tests/reliability/test_node_loss.py) start it
+    again when they are done (``restore_local_ray``), so later tests do not each start their own."""
     import ray
 
     if not ray.is_initialized():
-        ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=200 * 2**20,
-                 log_to_driver=False)
+        init_local_ray()
     yield ray
     ray.shutdown()
+
+
+@contextlib.contextmanager
+def restore_local_ray():
+    """Around a test that shuts the shared local Ray down: start it again afterwards if it was running."""
+    import ray
+
+    was_running = ray.is_initialized()
+    try:
+        yield
+    finally:
+        if was_running and not ray.is_initialized():
+            init_local_ray()
 
 
 def write_spec(path: Path, *, store: Path, model: str = "plrf", methods=("theory", "simulation"), seeds: int = 2,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import storage
-from tests.conftest import write_spec
+from tests.conftest import restore_local_ray, write_spec
 from tests.flows.helpers import assert_cubes_identical, reference_cube
 
 GRID = 'alpha = [0.8, 1.0]\nbeta = [0.3, 0.5, 0.7]\nN = [32, 64]\nP = ["inf"]\nt = {geomspace = [1, 20000], num = 12}'
@@ -16,16 +16,17 @@ def two_node_cluster():
     import ray
     from ray.cluster_utils import Cluster
 
-    if ray.is_initialized():
+    with restore_local_ray():  # the shared local Ray, if running, is back for the tests after this one
+        if ray.is_initialized():
+            ray.shutdown()
+        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False,
+                                                                "object_store_memory": 100 * 2**20})
+        cluster.add_node(num_cpus=1, object_store_memory=100 * 2**20)
+        cluster.wait_for_nodes()
+        ray.init(address=cluster.address, log_to_driver=False)
+        yield cluster
         ray.shutdown()
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False,
-                                                            "object_store_memory": 100 * 2**20})
-    cluster.add_node(num_cpus=1, object_store_memory=100 * 2**20)
-    cluster.wait_for_nodes()
-    ray.init(address=cluster.address, log_to_driver=False)
-    yield cluster
-    ray.shutdown()
-    cluster.shutdown()
+        cluster.shutdown()
 
 
 def test_sweep_on_two_nodes_fills_the_same_cube(tmp_path, prefect_api, two_node_cluster):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 import storage
-from tests.conftest import write_spec
+from tests.conftest import restore_local_ray, write_spec
 from tests.flows.helpers import assert_cubes_identical, done_units, reference_cube, wait_for
 
 GRID = 'alpha = [0.8, 1.0, 1.2]\nbeta = [0.3, 0.5, 0.7]\nN = [64, 128]\nP = ["inf"]\nt = {geomspace = [1, 20000], num = 12}'
@@ -15,6 +15,11 @@ def test_worker_node_removed_mid_sweep(tmp_path, prefect_api):
     import ray
     from ray.cluster_utils import Cluster
 
+    with restore_local_ray():  # the shared local Ray, if running, is back for the tests after this one
+        _remove_a_node_mid_sweep(tmp_path, ray, Cluster)
+
+
+def _remove_a_node_mid_sweep(tmp_path, ray, Cluster) -> None:
     from flows.sweep import run_sweep
     from scalinglab.spec import load_spec
 
