@@ -36,7 +36,7 @@ reproduce: $(STAMP)
 	@for ex in $(EXAMPLES); do echo "report: results/$${ex}_report/index.html"; done
 
 test: $(STAMP)
-	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -q -p no:cacheprovider --durations=15
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -q -p no:cacheprovider --durations=15 -n 2 --dist loadscope
 
 bench: $(STAMP)
 	$(BIN)/python bench/plrf_sim.py
