@@ -82,7 +82,7 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
         try:
             with warnings.catch_warnings():
-                # the models' own deprecations ("plrf: `draws` is deprecated ...", old tier names): one line each
+                # the models' own deprecations ("<model>: `<param>` is deprecated ...", old tier names): one line each
                 warnings.filterwarnings("always", category=DeprecationWarning, message=r"[a-z0-9_]+: .*deprecated")
                 warnings.showwarning = show
                 return fn(*args, **kwargs)

@@ -28,7 +28,9 @@ def _write(tmp_path, inject: bool):
     from scalinglab.spec import load_spec
 
     store = tmp_path / "cube.zarr"
-    spec = load_spec(write_spec(tmp_path / "spec.toml", store=store, seeds=K, grid=GRID))
+    # a deterministic tier: the synthetic theory is one curve per (N, t) (a paired tier would carry the seed axis)
+    spec = load_spec(write_spec(tmp_path / "spec.toml", store=store, seeds=K, grid=GRID,
+                                params='theory = "deterministic_equivalent"'))
     storage.create_cube(spec, str(store))
     rng = np.random.default_rng(1)
     N, t = spec.N[:, None], spec.t[None, :].astype(float)

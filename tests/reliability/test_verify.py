@@ -35,7 +35,7 @@ def test_verify_finds_corrupt_and_truncated_chunks(tmp_path):
     # block 1: truncate its sim_loss chunk; block 2: overwrite its theory_loss chunk with garbage
     b1, b2 = blocks[1], blocks[2]
     chunk1 = store / "sim_loss" / "c" / "/".join(map(str, b1.index)) / "0" / "0"
-    chunk2 = store / "theory_loss" / "c" / "/".join(map(str, b2.index)) / "0"
+    chunk2 = store / "theory_loss" / "c" / "/".join(map(str, b2.index)) / ("0/0" if spec.theory_paired else "0")
     assert chunk1.is_file() and chunk2.is_file()
     chunk1.write_bytes(chunk1.read_bytes()[: chunk1.stat().st_size // 2])
     chunk2.write_bytes(np.random.default_rng(0).bytes(chunk2.stat().st_size))
