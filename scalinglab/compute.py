@@ -101,12 +101,11 @@ def compute_block(spec: SweepSpec, block: Block, need: Mapping[str, np.ndarray] 
     na, nb, nN, nP = block.shape
     nt, ns = spec.t.size, spec.seeds
     paired = spec.theory_paired
-    seeded = {"theory": paired, "simulation": True}
+    seeded = {kind: spec.seeded(kind) for kind in variables}
     arrays: dict[str, np.ndarray] = {}
-    for name in variables.get("theory", ()):
-        arrays[name] = np.full((na, nb, nN, nP, ns, nt) if paired else (na, nb, nN, nP, nt), np.nan)
-    for name in variables.get("simulation", ()):
-        arrays[name] = np.full((na, nb, nN, nP, ns, nt), np.nan)
+    for kind, names in variables.items():
+        for name in names:
+            arrays[name] = np.full((na, nb, nN, nP, *((ns,) if seeded[kind] else ()), nt), np.nan)
     if "theory" in variables:
         arrays["theory_flag"] = np.zeros((na, nb, nN, nP, nt), np.int8)
     wall = np.zeros((na, nb, nN, nP)) if need is None else np.full((na, nb, nN, nP), np.nan)

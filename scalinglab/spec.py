@@ -359,6 +359,10 @@ class SweepSpec:
         is_paired = getattr(self.model_module(), "is_paired", None)
         return "theory" in self.methods and bool(is_paired and is_paired(self.params))
 
+    def seeded(self, kind: str) -> bool:
+        """``kind``'s variables carry the ``seed`` dimension: the simulation always, the theory when paired."""
+        return kind == "simulation" or (kind == "theory" and self.theory_paired)
+
     def unit_key_recipe(self, kind: str) -> dict[str, Any]:
         """What the ``kind`` ("theory" / "simulation") unit keys of this spec hash, less (alpha, beta, N, P).
 
@@ -533,7 +537,7 @@ def block_bytes() -> int:
 
 def _cell_bytes(spec: SweepSpec) -> int:
     """Bytes of one (alpha, beta, P) cell in the largest variable (all N, seeds, t; float64)."""
-    per_seed = spec.seeds if ("simulation" in spec.methods or spec.theory_paired) else 1
+    per_seed = spec.seeds if any(spec.seeded(k) for k in spec.methods) else 1
     return int(spec.N.size * spec.t.size * 8 * per_seed)
 
 

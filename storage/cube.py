@@ -89,10 +89,10 @@ def _template(spec: SweepSpec):
     p = spec.params
     for method, names in spec.variables().items():
         for name in names:
-            if method == "theory" and not spec.theory_paired:
-                dims, shape, chunks = grid_dims + ("t",), (ga, gb, gn, gp, nt), (ca, cb, cn, cp, nt)
-            else:  # simulation, or a theory paired with the seeds (one value per seed's draw)
+            if spec.seeded(method):  # simulation, or a theory paired with the seeds (one value per seed's draw)
                 dims, shape, chunks = grid_dims + ("seed", "t"), (ga, gb, gn, gp, ns, nt), (ca, cb, cn, cp, ns, nt)
+            else:
+                dims, shape, chunks = grid_dims + ("t",), (ga, gb, gn, gp, nt), (ca, cb, cn, cp, nt)
             attrs = {"method": method, "units": "loss (no factor 1/2)",
                      "source": model.tier(p) if method == "theory" else model.method(p)}
             if method == "theory" and spec.theory_paired:
@@ -310,8 +310,7 @@ def layout_difference(spec: SweepSpec, path: str, storage_options: dict[str, Any
     ga, gb, gn, gp = ("alpha", "beta", "N", "P")
     out = []
     for method, variables in spec.variables().items():
-        seeded = method == "simulation" or spec.theory_paired
-        want = (ga, gb, gn, gp, *(("seed",) if seeded else ()), "t")
+        want = (ga, gb, gn, gp, *(("seed",) if spec.seeded(method) else ()), "t")
         for name in variables:
             if name not in names:
                 out.append(f"{name}: missing (expected dims {', '.join(want)})")

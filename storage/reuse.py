@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -114,24 +113,19 @@ def read_sources(store: str, storage_options: dict[str, Any] | None = None) -> l
         return []
 
 
-@lru_cache(maxsize=8)
-def _cached_source(path: str, spec_hash: str, options_json: str) -> Source | None:
+def _still_there(path: str, spec_hash: str, storage_options: dict[str, Any] | None) -> Source | None:
     try:
-        src = open_source(path, json.loads(options_json) or None)
+        src = open_source(path, storage_options)
     except (SpecError, OSError):
         return None  # gone or changed: its units are computed instead (same numbers)
     return src if src.spec_hash == spec_hash else None
 
 
 def load_sources(store: str, storage_options: dict[str, Any] | None = None) -> list[Source]:
-    """The recorded sources of ``store`` that are still there unchanged (cached per process)."""
-    options = json.dumps(storage_options or {}, sort_keys=True)
-    out = [_cached_source(d["path"], d.get("spec_hash", ""), options) for d in read_sources(store, storage_options)]
+    """The recorded sources of ``store`` that are still there unchanged (a worker loads them once per
+    sweep: :func:`tasks.blocks._open` keeps them with the sweep's spec and writer)."""
+    out = [_still_there(d["path"], d.get("spec_hash", ""), storage_options) for d in read_sources(store, storage_options)]
     return [s for s in out if s is not None]
-
-
-def _seeded(spec: SweepSpec, kind: str) -> bool:
-    return kind == "simulation" or spec.theory_paired
 
 
 def match_units(spec: SweepSpec, sources: list[Source], kind: str,
@@ -146,7 +140,7 @@ def match_units(spec: SweepSpec, sources: list[Source], kind: str,
     src = np.full(keys.shape, -1, np.int64)
     flat = np.zeros(keys.shape, np.int64)
     avail = np.zeros(keys.shape, np.int64)
-    want_seeds = spec.seeds if _seeded(spec, kind) else 1
+    want_seeds = spec.seeds if spec.seeded(kind) else 1
     for j, s in enumerate(sources):
         if kind not in s.keys or not np.isin(spec.t, s.t).all():
             continue
@@ -222,11 +216,11 @@ def block_reuse(spec: SweepSpec, block: Block, sources: list[Source]) -> BlockRe
     wall = np.full(shape, np.nan)
     used: set[int] = set()
     for kind, names in variables.items():
-        n_seed = spec.seeds if _seeded(spec, kind) else 1
+        n_seed = spec.seeds if spec.seeded(kind) else 1
         src, flat, avail = match_units(spec, sources, kind, tuple(block.slices))
         copied[kind] = np.arange(n_seed) < avail[..., None]
         for name in names:
-            arrays[name] = np.full(shape + ((spec.seeds,) if _seeded(spec, kind) else ()) + (spec.t.size,), np.nan)
+            arrays[name] = np.full(shape + ((n_seed,) if spec.seeded(kind) else ()) + (spec.t.size,), np.nan)
         if kind == "theory":
             arrays["theory_flag"] = np.zeros(shape + (spec.t.size,), np.int8)
         for j in np.unique(src[src >= 0]):
@@ -242,8 +236,10 @@ def block_reuse(spec: SweepSpec, block: Block, sources: list[Source]) -> BlockRe
                         arrays[name][here, :n] = vals
                     else:
                         arrays[name][here] = vals
-                wall[here] = np.asarray(s.group()["wall_time"].get_coordinate_selection(
-                    np.unravel_index(flat[here], s.grid_shape)))
+                first = here & np.isnan(wall)  # once per unit, whichever kind copies it first
+                if first.any():
+                    wall[first] = np.asarray(s.group()["wall_time"].get_coordinate_selection(
+                        np.unravel_index(flat[first], s.grid_shape)))
     return BlockReuse(arrays=arrays, wall_time=wall, copied=copied, sources=[sources[j].describe() for j in sorted(used)])
 
 
@@ -251,7 +247,7 @@ def reuse_summary(spec: SweepSpec, sources: list[Source]) -> dict[str, Any]:
     """For ``plan`` and ``run``: per kind, values (unit x seed) that will be copied out of all."""
     out: dict[str, Any] = {"sources": [s.describe() for s in sources]}
     for kind in spec.variables():
-        n_seed = spec.seeds if _seeded(spec, kind) else 1
+        n_seed = spec.seeds if spec.seeded(kind) else 1
         _, _, avail = match_units(spec, sources, kind)
         out[kind] = {"reused": int(avail.sum()), "total": int(spec.n_units * n_seed)}
     return out
