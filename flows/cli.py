@@ -396,15 +396,15 @@ def _residual_summary(store: str, spec) -> str | None:
     """One line on theory against simulation from the stored analysis (its SE named), or None."""
     from storage.analysis import current_analysis
 
-    an = current_analysis(store, spec, spec.storage_options or None)
-    if an is None or "resid_max_z" not in an or not np.isfinite(an.resid_max_z.values).any():
+    an = current_analysis(store, spec, spec.storage_options or None)  # zarr only: no xarray import
+    if an is None or "resid_max_z" not in an or not np.isfinite(an.values("resid_max_z")).any():
         return None
-    n, frac = an.resid_n.values, an.resid_frac_z3.values
+    n, frac = an.values("resid_n"), an.values("resid_frac_z3")
     ok = np.isfinite(frac) & (n > 0)
     pooled = float(np.sum(frac[ok] * n[ok]) / np.sum(n[ok])) if ok.any() else float("nan")
     return (f"theory vs simulation (t >= t_min, SE: {an.attrs.get('resid_kind', '?')}): |z| > 3 in {pooled:.1%} of "
-            f"{int(np.sum(n[ok]))} values (Student-t expects {float(np.nanmean(an.resid_frac_z3_expected.values)):.1%}), "
-            f"max |z| {float(np.nanmax(an.resid_max_z.values)):.2f}; {int(np.nansum(an.resid_excluded.values))} "
+            f"{int(np.sum(n[ok]))} values (Student-t expects {float(np.nanmean(an.values('resid_frac_z3_expected'))):.1%}), "
+            f"max |z| {float(np.nanmax(an.values('resid_max_z'))):.2f}; {int(np.nansum(an.values('resid_excluded')))} "
             "flagged or non-finite values excluded")
 
 
@@ -463,7 +463,7 @@ CUBE_DIMS = ("alpha", "beta", "N", "P", "seed", "t")
 
 def _cells_from_sel(ds, sel: list[str], why: str = "it analyses every N and t of a cell") -> list[tuple[int, int, int]]:
     """(ia, ib, ip) of every cell matching --sel alpha=/beta=/P= (all cells if none given); a
-    repeated dimension selects every value given."""
+    repeated dimension selects every value given. ``ds``: a :class:`storage.select.CubeArrays`."""
     chosen = _parse_sel(ds, sel, CELL_DIMS, why=why)
     idx = {dim: chosen.get(dim, list(range(ds.sizes[dim]))) for dim in CELL_DIMS}
     return [(a, b, p) for a in idx["alpha"] for b in idx["beta"] for p in idx["P"]]
@@ -484,7 +484,7 @@ def _cell_rows(ds, spec, cells, method: str, fields: list[str], n_bootstrap_fit:
     the parts that could not be measured (their fields are NaN). The numbers are the cube's
     stored analysis (``scalinglab analyze``) when it exists for this spec and settings; else the
     same computation (``analyze_cell``, default settings) is run now. ``_interval`` holds what
-    the row's intervals are."""
+    the row's intervals are. ``ds``: the cube read with zarr alone (:func:`storage.select.open_arrays`)."""
     import dataclasses
     import json as _json
 
@@ -510,7 +510,7 @@ def _cell_rows(ds, spec, cells, method: str, fields: list[str], n_bootstrap_fit:
     if an is None and store:
         typer.echo(f"note: {'no' if stored_settings is None else 'not the stored'} analysis: computed now with "
                    f"settings {_json.dumps(settings.to_dict())} (`scalinglab analyze` stores them)", err=True)
-    status = ds.status.values
+    status = ds.status
     rows = []
     for ia, ib, ip in cells:
         r, why, interval = {}, {}, {}
@@ -528,7 +528,8 @@ def _cell_rows(ds, spec, cells, method: str, fields: list[str], n_bootstrap_fit:
             why = {k: v for k, v in why.items() if k in parts or k == "excluded"}
         if not r:
             why = {p: "the cell is not done (`scalinglab status` says why)" for p in parts}
-        row = {"alpha": float(ds.alpha[ia]), "beta": float(ds.beta[ib]), "P": _json_value(float(ds.P[ip])),
+        row = {"alpha": float(ds.coords["alpha"][ia]), "beta": float(ds.coords["beta"][ib]),
+               "P": _json_value(float(ds.coords["P"][ip])),
                **{f: r.get(f, float("nan")) for f in fields}}
         if why:
             row["why"] = why
@@ -917,8 +918,10 @@ def fit(store: str = typer.Argument(..., metavar="STORE"),
     method = _choice("--method", method, METHODS)
     import storage
 
+    from storage.select import open_arrays  # zarr only: no xarray/pandas on this path
+
     spec = storage.read_spec(store)
-    ds = storage.open_cube(store)
+    ds = open_arrays(store)
     fields = ["L0", "L0_lo", "L0_hi", "a_t", "r_t", "r_t_lo", "r_t_hi", "a_N", "r_N", "r_N_lo", "r_N_hi", "fit_loss"]
     rows = _cell_rows(ds, spec, _cells_from_sel(ds, sel), method, fields, n_bootstrap_fit=n_bootstrap,
                       parts=("surface",), store=store)
@@ -945,8 +948,10 @@ def frontier(store: str = typer.Argument(..., metavar="STORE"),
     method = _choice("--method", method, METHODS)
     import storage
 
+    from storage.select import open_arrays  # zarr only: no xarray/pandas on this path
+
     spec = storage.read_spec(store)
-    ds = storage.open_cube(store)
+    ds = open_arrays(store)
     fields = ["xi", "xi_lo", "xi_hi", "eta", "eta_lo", "eta_hi", "C_lo", "C_hi", "edge_hit", "xi3", "eta3"]
     rows = _cell_rows(ds, spec, _cells_from_sel(ds, sel), method, fields, store=store, surface_intervals=False)
     code = _report_unmeasurable(rows, {"frontier": "approach 1 (xi, eta)", "surface": "approach 3 (xi3, eta3)"})
@@ -1145,20 +1150,22 @@ def plot(store: str = typer.Argument(..., metavar="STORE"),
     from scalinglab import plots
     from scalinglab.errors import SpecError
     from storage.analysis import read_cell
+    from storage.select import open_arrays  # zarr only: no xarray/pandas on this path
 
     batch_of = _batch  # not flows.analyze's: that module imports Prefect (seconds of cold start)
     spec = storage.read_spec(store)
-    ds = storage.open_cube(store)
+    ds = open_arrays(store)
     ia, ib, ip = _plot_cell(ds, sel)
-    if not np.all(ds.status.values[ia, ib, :, ip] == storage.DONE):
-        _fail(f"cell alpha={_cell_text(float(ds.alpha[ia]))}, beta={_cell_text(float(ds.beta[ib]))}, "
-              f"P={_coord_text(float(ds.P[ip]))}: not done yet; `scalinglab resume {store}` computes it", EXIT_FAILED)
+    alpha, beta, P = ds.coords["alpha"], ds.coords["beta"], ds.coords["P"]
+    if not np.all(ds.status[ia, ib, :, ip] == storage.DONE):
+        _fail(f"cell alpha={_cell_text(float(alpha[ia]))}, beta={_cell_text(float(beta[ib]))}, "
+              f"P={_coord_text(float(P[ip]))}: not done yet; `scalinglab resume {store}` computes it", EXIT_FAILED)
     c = read_cell(ds, ia, ib, ip)
     keep = c["t"] > 0
     t, th = c["t"][keep], (c["theory"][..., keep] if c["theory"] is not None else None)
     sm = c["sim"][..., keep] if c["sim"] is not None else None
     flag = c["theory_flag"][..., keep] if c["theory_flag"] is not None else None
-    a, b, P = float(ds.alpha[ia]), float(ds.beta[ib]), float(ds.P[ip])
+    a, b, P = float(alpha[ia]), float(beta[ib]), float(P[ip])
     where = f"cell alpha={_cell_text(a)}, beta={_cell_text(b)}, P={_coord_text(P)}"
     title = plots.cell_title(a, b, P, spec.model)
     data = th if method == "theory" else sm

@@ -16,7 +16,7 @@ from scalinglab.analysis.residuals import SE_KINDS
 from scalinglab.spec import SweepSpec
 
 __all__ = ["GROUP", "PREFIX", "read_cell", "write_analysis", "open_analysis", "analysis_exists", "stored_cell",
-           "current_analysis", "cell_key"]
+           "current_analysis", "cell_key", "StoredAnalysis"]
 
 GROUP = "analysis"
 #: method -> variable prefix in the analysis group (``theory_xi``, ``sim_xi``, ...)
@@ -50,7 +50,13 @@ def cell_key(ia: int, ib: int, ip: int) -> str:
 
 
 def read_cell(ds, ia: int, ib: int, ip: int) -> dict[str, Any]:
-    """N, t and the loss arrays of one (alpha, beta, P) cell from an open cube (numpy)."""
+    """N, t and the loss arrays of one (alpha, beta, P) cell from an open cube (numpy): an
+    xarray cube (:func:`storage.open_cube`) or a zarr-only one (:func:`storage.select.open_arrays`,
+    which the command line uses: no xarray import)."""
+    from .select import CubeArrays
+
+    if isinstance(ds, CubeArrays):
+        return ds.cell(ia, ib, ip)
     cell = ds.isel(alpha=ia, beta=ib, P=ip)
     out: dict[str, Any] = {"N": ds.N.values, "t": ds.t.values, "theory": None, "sim": None, "theory_flag": None}
 
@@ -151,31 +157,67 @@ def open_analysis(store: str, storage_options: dict[str, Any] | None = None):
     return xr.open_zarr(store, group=GROUP, consolidated=False, zarr_format=3, storage_options=storage_options)
 
 
-def current_analysis(store: str, spec: SweepSpec, storage_options: dict[str, Any] | None = None):
-    """The cube's analysis group if it exists and was made from this cube's spec, else None."""
+class StoredAnalysis:
+    """The analysis group read with zarr alone (no xarray, no pandas: ``scalinglab status``,
+    ``fit``, ``frontier`` and ``plot`` start without them): its ``attrs``, ``name in an``, and
+    ``an.values(name)``, each variable's whole array (read once; they are small)."""
+
+    def __init__(self, group: Any) -> None:
+        self._group = group
+        self.attrs = dict(group.attrs)
+        self._names = {name for name, _ in group.arrays()}
+        self._values: dict[str, np.ndarray] = {}
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._names
+
+    def values(self, name: str) -> np.ndarray:
+        if name not in self._values:
+            self._values[name] = self._group[name][...]
+        return self._values[name]
+
+
+def _read_group(store: str, storage_options: dict[str, Any] | None = None) -> StoredAnalysis:
+    import zarr
+
+    return StoredAnalysis(zarr.open_group(store, path=GROUP, mode="r", zarr_format=3,
+                                          storage_options=storage_options or None))
+
+
+def current_analysis(store: str, spec: SweepSpec, storage_options: dict[str, Any] | None = None) -> StoredAnalysis | None:
+    """The cube's analysis group (read with zarr alone: :class:`StoredAnalysis`) if it exists and
+    was made from this cube's spec, else None."""
     if not analysis_exists(store, storage_options):
         return None
-    an = open_analysis(store, storage_options)
+    an = _read_group(store, storage_options)
     if an.attrs.get("spec_hash") != spec.hash:
         return None
     return an
 
 
+def _cell_value(an, name: str, ia: int, ib: int, ip: int) -> np.ndarray:
+    """A variable at one (alpha, beta, P) cell, from a :class:`StoredAnalysis` or an xarray
+    analysis group (:func:`open_analysis`)."""
+    if isinstance(an, StoredAnalysis):
+        return an.values(name)[ia, ib, ip]
+    return an[name].isel(alpha=ia, beta=ib, P=ip).values
+
+
 def stored_cell(an, ia: int, ib: int, ip: int, method: str) -> dict[str, Any] | None:
     """One cell's stored numbers for a method: ``{"fields": {...}, "why": {...}, "interval": {...},
-    "curve": {...} or None}``, or None when the analysis did not reach the cell."""
+    "curve": {...} or None}``, or None when the analysis did not reach the cell. ``an``: a
+    :class:`StoredAnalysis` (:func:`current_analysis`) or an xarray group (:func:`open_analysis`)."""
     cells = {tuple(c) for c in json.loads(an.attrs.get("analyzed_cells", "[]"))}
     prefix = PREFIX[method]
     if (ia, ib, ip) not in cells or f"{prefix}_xi" not in an:
         return None
-    cell = an.isel(alpha=ia, beta=ib, P=ip)
-    fields = {f: float(cell[f"{prefix}_{f}"].values) for f in FIT_FIELDS if f"{prefix}_{f}" in an}
+    fields = {f: float(_cell_value(an, f"{prefix}_{f}", ia, ib, ip)) for f in FIT_FIELDS if f"{prefix}_{f}" in an}
     key = cell_key(ia, ib, ip)
     why = json.loads(an.attrs.get("why", "{}")).get(key, {}).get(method, {})
     interval = json.loads(an.attrs.get("intervals", "{}")).get(key, {}).get(method, {})
     curve = None
     if f"{prefix}_frontier_C" in an:
-        c = {f: np.asarray(cell[f"{prefix}_frontier_{f}"].values, float) for f in FRONTIER_CURVE}
+        c = {f: np.asarray(_cell_value(an, f"{prefix}_frontier_{f}", ia, ib, ip), float) for f in FRONTIER_CURVE}
         if np.isfinite(c["C"]).any():
             curve = c
     return {"fields": fields, "why": why, "interval": interval, "curve": curve}
