@@ -147,8 +147,9 @@ def _print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
 
 def _summary(store: str, spec, result: dict[str, Any] | None, as_json: bool) -> int:
     import storage
+    from storage.select import status_counts  # the status array read without importing zarr
 
-    counts = storage.status_counts(spec, store, spec.storage_options or None)
+    counts = status_counts(spec, store, spec.storage_options or None)
     failures = storage.read_failures(store, spec.storage_options or None)
     payload = {"store": store, "model": spec.model, **counts,
                "failures": [{"block": f["block"], "units": f["units"], "error": f["error"].splitlines()[0]}
@@ -376,8 +377,9 @@ def status(store: str = typer.Argument(..., metavar="STORE"),
     """Counts of done/failed/pending units and blocks, with the reasons of failures."""
     import storage
     from storage.lock import is_stale
+    from storage.select import read_spec  # storage.read_spec without importing zarr (cold start)
 
-    spec = storage.read_spec(store)
+    spec = read_spec(store)
     if verify:
         lock = storage.read_lock(store)
         if lock and not is_stale(lock):

@@ -158,38 +158,42 @@ def open_analysis(store: str, storage_options: dict[str, Any] | None = None):
 
 
 class StoredAnalysis:
-    """The analysis group read with zarr alone (no xarray, no pandas: ``scalinglab status``,
-    ``fit``, ``frontier`` and ``plot`` start without them): its ``attrs``, ``name in an``, and
-    ``an.values(name)``, each variable's whole array (read once; they are small)."""
+    """The analysis group read without xarray, pandas or zarr (``scalinglab status``, ``fit``,
+    ``frontier`` and ``plot`` start without them): its ``attrs``, ``name in an``, and
+    ``an.values(name)``, each variable's whole array (read once by
+    :func:`storage.select.read_array`; they are small)."""
 
-    def __init__(self, group: Any) -> None:
-        self._group = group
-        self.attrs = dict(group.attrs)
-        self._names = {name for name, _ in group.arrays()}
+    def __init__(self, store: str, storage_options: dict[str, Any] | None = None) -> None:
+        from .select import read_attrs
+
+        self._store, self._options = store, storage_options
+        self.attrs = read_attrs(store, GROUP, storage_options)
         self._values: dict[str, np.ndarray] = {}
+        self._names: set[str] | None = None
 
     def __contains__(self, name: str) -> bool:
+        if self._names is None:  # one listing of the group, not one lookup per name
+            from .paths import filesystem, join
+
+            fs, root = filesystem(self._store, self._options)
+            self._names = {e["name"].rstrip("/").rsplit("/", 1)[-1] for e in fs.ls(join(root, GROUP), detail=True)
+                           if e["type"] == "directory"}
         return name in self._names
 
     def values(self, name: str) -> np.ndarray:
+        from .select import read_array
+
         if name not in self._values:
-            self._values[name] = self._group[name][...]
+            self._values[name] = read_array(self._store, f"{GROUP}/{name}", self._options)
         return self._values[name]
 
 
-def _read_group(store: str, storage_options: dict[str, Any] | None = None) -> StoredAnalysis:
-    import zarr
-
-    return StoredAnalysis(zarr.open_group(store, path=GROUP, mode="r", zarr_format=3,
-                                          storage_options=storage_options or None))
-
-
 def current_analysis(store: str, spec: SweepSpec, storage_options: dict[str, Any] | None = None) -> StoredAnalysis | None:
-    """The cube's analysis group (read with zarr alone: :class:`StoredAnalysis`) if it exists and
-    was made from this cube's spec, else None."""
+    """The cube's analysis group (read without xarray or zarr: :class:`StoredAnalysis`) if it
+    exists and was made from this cube's spec, else None."""
     if not analysis_exists(store, storage_options):
         return None
-    an = _read_group(store, storage_options)
+    an = StoredAnalysis(store, storage_options)
     if an.attrs.get("spec_hash") != spec.hash:
         return None
     return an
