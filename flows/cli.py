@@ -705,7 +705,7 @@ def query(store: str = typer.Argument(..., metavar="STORE"),
     if as_json and fmt not in ("table", "json"):
         raise SpecError("cli", "--json", f"--format {fmt}", "--json alone or with --format json")
     fmt = "json" if as_json else fmt
-    from storage.select import open_arrays  # zarr only: no xarray/pandas on this path
+    from storage.select import open_arrays  # no xarray/pandas (nor zarr, for a plain cube) on this path
 
     cube = open_arrays(store)
     names = list(dict.fromkeys(var)) or sorted(
@@ -920,8 +920,9 @@ def fit(store: str = typer.Argument(..., metavar="STORE"),
     method = _choice("--method", method, METHODS)
     import storage
 
-    from storage.select import open_arrays  # zarr only: no xarray/pandas on this path
+    from storage.select import open_arrays  # no xarray/pandas (nor zarr, for a plain cube)
 
+    # storage.read_spec, not storage.select's zarr-free one: tests/cli/test_analyze.py makes it fail here
     spec = storage.read_spec(store)
     ds = open_arrays(store)
     fields = ["L0", "L0_lo", "L0_hi", "a_t", "r_t", "r_t_lo", "r_t_hi", "a_N", "r_N", "r_N_lo", "r_N_hi", "fit_loss"]
@@ -950,9 +951,9 @@ def frontier(store: str = typer.Argument(..., metavar="STORE"),
     method = _choice("--method", method, METHODS)
     import storage
 
-    from storage.select import open_arrays  # zarr only: no xarray/pandas on this path
+    from storage.select import open_arrays, read_spec  # no xarray/pandas (nor zarr, for a plain cube)
 
-    spec = storage.read_spec(store)
+    spec = read_spec(store)
     ds = open_arrays(store)
     fields = ["xi", "xi_lo", "xi_hi", "eta", "eta_lo", "eta_hi", "C_lo", "C_hi", "edge_hit", "xi3", "eta3"]
     rows = _cell_rows(ds, spec, _cells_from_sel(ds, sel), method, fields, store=store, surface_intervals=False)
@@ -1152,10 +1153,10 @@ def plot(store: str = typer.Argument(..., metavar="STORE"),
     from scalinglab import plots
     from scalinglab.errors import SpecError
     from storage.analysis import read_cell
-    from storage.select import open_arrays  # zarr only: no xarray/pandas on this path
+    from storage.select import open_arrays, read_spec  # no xarray/pandas (nor zarr, for a plain cube)
 
     batch_of = _batch  # not flows.analyze's: that module imports Prefect (seconds of cold start)
-    spec = storage.read_spec(store)
+    spec = read_spec(store)
     ds = open_arrays(store)
     ia, ib, ip = _plot_cell(ds, sel)
     alpha, beta, P = ds.coords["alpha"], ds.coords["beta"], ds.coords["P"]
@@ -1223,8 +1224,9 @@ def plot(store: str = typer.Argument(..., metavar="STORE"),
             plots.plot_surface(t[tt], c["N"], data[..., tt], surface, title=f"{title} ({method})", path=str(out))
     else:
         t_min = (_json_settings(store, spec) or {}).get("t_min", _default_t_min())
+        se = c["sim_se"][..., keep] if c.get("sim_se") is not None else None
         plots.plot_residuals(t, c["N"], th, sm, t_min=t_min, theory_flag=flag, title=f"{title}: theory vs simulation",
-                             path=str(out))
+                             path=str(out), sim_se=se, sim_se_dof=c.get("sim_se_dof"))
     typer.echo(str(out))
 
 
