@@ -138,7 +138,9 @@ def render_figures(store: str, out_dir: str | Path, cell: tuple[int, int, int] |
     paths.append(str(p))
     if th is not None and sm is not None:
         p = out / "residuals.png"
-        plots.plot_residuals(t, c["N"], th, sm, t_min=settings["t_min"], theory_flag=flag,
+        se = c["sim_se"][..., keep] if c.get("sim_se") is not None else None
+        plots.plot_residuals(t, c["N"], th, sm, t_min=settings["t_min"], theory_flag=flag, sim_se=se,
+                             sim_se_dof=c.get("sim_se_dof"),
                              title=f"{spec.model}: theory vs simulation, α={a:g}, β={b:g}", path=str(p))
         paths.append(str(p))
     if spec.model_module().phase_diagram is not None and ds.sizes["alpha"] >= 2 and ds.sizes["beta"] >= 2 and an is not None:

@@ -15,6 +15,7 @@ import numpy as np
 
 import storage
 from scalinglab import report as rp
+from scalinglab.analysis.cell import AnalysisSettings
 from storage.analysis import PREFIX, read_cell
 
 __all__ = ["write_report", "default_report_dir", "build_sections"]
@@ -61,6 +62,8 @@ class _Cube:
         self.params = params
         self.phase_diagram = self.spec.model_module().phase_diagram
         self.has_analysis = self.an is not None
+        settings = json.loads(self.an.attrs.get("settings", "{}")) if self.an is not None else {}
+        self.t_min = float(settings.get("t_min", AnalysisSettings().t_min))  # the fits' window: residuals use it too
 
     def done(self, ia: int, ib: int, ip: int) -> bool:
         return bool(np.all(self.status[ia, ib, :, ip] == storage.DONE))
@@ -231,7 +234,9 @@ def _cell_figures(c: _Cube) -> list[rp.Figure]:
                           "Left: loss against compute C = N·t·B for every N; the minimum over N (red) and the fitted "
                           "power law. Right: the compute-optimal N*. The fit window and intervals are in the title."))
     if th is not None and sm is not None:
-        fig = plots.plot_residuals(t, d["N"], th, sm, title=f"{c.model}: theory vs simulation, α={a:g}, β={b:g}")
+        se = d["sim_se"][..., keep] if d.get("sim_se") is not None else None
+        fig = plots.plot_residuals(t, d["N"], th, sm, title=f"{c.model}: theory vs simulation, α={a:g}, β={b:g}",
+                                   t_min=c.t_min, sim_se=se, sim_se_dof=d.get("sim_se_dof"))
         figs.append(rp.Figure("Theory against simulation", _fig(fig),
                               "Theory against the simulation over (t, N): z with the SE it states in the panel "
                               "(the paired difference where the theory is paired with the seeds), and the "

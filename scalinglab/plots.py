@@ -474,6 +474,8 @@ def plot_residuals(
     theory_flag: np.ndarray | None = None,
     title: str | None = None,
     path: str | None = None,
+    sim_se: np.ndarray | None = None,
+    sim_se_dof: float | None = None,
 ) -> "Figure":
     """Map of the standardised residual z over (t, N), and beside it the distribution of z
     against the Student-t (and normal) it follows when the theory is the simulation's mean.
@@ -493,6 +495,8 @@ def plot_residuals(
         The fits' window: only ``t >= t_min`` is compared.
     theory_flag : ndarray of bool, optional
         Values flagged by the theory tier.
+    sim_se, sim_se_dof : ndarray, shape like ``sim``, and float, optional
+        Each seed's standard error over its replica runs and its dof (PLRF ``replicas``).
     """
     from matplotlib.colors import TwoSlopeNorm
     from matplotlib.ticker import NullLocator
@@ -504,7 +508,8 @@ def plot_residuals(
     N = np.asarray(N, dtype=float)
     th = np.asarray(theory, float)
     paired = th.ndim == 3 and th.shape[1] == np.asarray(sim).shape[1]
-    rm = residual_map(th, sim, t=t, t_min=t_min, theory_flag=theory_flag, paired=paired)
+    rm = residual_map(th, sim, t=t, t_min=t_min, theory_flag=theory_flag, paired=paired, sim_se=sim_se,
+                      sim_se_dof=sim_se_dof)
     keep = t > 0
     z = rm.z[:, keep]
     tk = t[keep]

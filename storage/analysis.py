@@ -70,6 +70,9 @@ def read_cell(ds, ia: int, ib: int, ip: int) -> dict[str, Any]:
             out["theory_flag"] = arr("theory_flag").astype(bool)
     if "sim_loss" in ds:
         out["sim"] = cell.sim_loss.transpose("N", "seed", "t").values
+    if "sim_loss_se" in ds:  # each seed's SE over its replica runs (a model's `replicas`): the paired residuals use it
+        out["sim_se"] = cell.sim_loss_se.transpose("N", "seed", "t").values
+        out["sim_se_dof"] = float(ds.sim_loss_se.attrs["dof"])
     return out
 
 

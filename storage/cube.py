@@ -95,6 +95,11 @@ def _template(spec: SweepSpec):
                 dims, shape, chunks = grid_dims + ("t",), (ga, gb, gn, gp, nt), (ca, cb, cn, cp, nt)
             attrs = {"method": method, "units": "loss (no factor 1/2)",
                      "source": model.tier(p) if method == "theory" else model.method(p)}
+            if method == "simulation" and name.endswith("_se"):  # a seed's SE over its replica runs on its draw
+                R = int(getattr(model, "replicas", lambda _: getattr(p, "replicas", 1))(p))
+                attrs.update(dof=R - 1, description=(
+                    f"standard error of seed s's {name.removesuffix('_se')}: sd over its {R} replica runs on the "
+                    f"same draw / sqrt({R}), {R - 1} dof; the paired residuals use it"))
             if method == "theory" and spec.theory_paired:
                 attrs["paired"] = ("seed s holds the theory given seed s's own draws (the ones its simulation "
                                    "trains on); the mean over seeds is the draw-averaged theory")

@@ -89,7 +89,7 @@ class CubeArrays:
                 out["theory_flag"] = arr("theory_flag").astype(bool)
         if "sim_loss" in self._arrays:
             out["sim"] = arr("sim_loss")
-        if "sim_loss_se" in self._arrays:  # each seed's SE over its replica runs (PLRF `replicas`)
+        if "sim_loss_se" in self._arrays:  # each seed's SE over its replica runs (a model's `replicas`)
             out["sim_se"] = arr("sim_loss_se")
             out["sim_se_dof"] = float(self._arrays["sim_loss_se"].attrs["dof"])
         return out

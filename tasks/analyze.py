@@ -24,7 +24,7 @@ def analyze_cells(store: str, cells: list[tuple[int, int, int]], settings_json: 
     for ia, ib, ip in cells:
         c = read_cell(ds, ia, ib, ip)
         res = analyze_cell(c["N"], c["t"], theory=c["theory"], sim=c["sim"], theory_flag=c["theory_flag"], batch=batch,
-                           settings=settings)
+                           settings=settings, sim_se=c.get("sim_se"), sim_se_dof=c.get("sim_se_dof"))
         out.append({"cell": [ia, ib, ip], "result": res})
     return out
 

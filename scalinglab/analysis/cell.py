@@ -226,7 +226,8 @@ def excluded_note(n_excluded: float, n_values: float) -> str:
 
 def analyze_cell(N: np.ndarray, t: np.ndarray, *, theory: np.ndarray | None = None, sim: np.ndarray | None = None,
                  theory_flag: np.ndarray | None = None, batch: float = 1.0,
-                 settings: AnalysisSettings = AnalysisSettings()) -> dict[str, Any]:
+                 settings: AnalysisSettings = AnalysisSettings(), sim_se: np.ndarray | None = None,
+                 sim_se_dof: float | None = None) -> dict[str, Any]:
     """Fits, frontiers and residuals of one cell: the one computation every table and figure shows.
 
     Values at ``t < settings.t_min`` are not used; values flagged by the theory tier
@@ -245,6 +246,9 @@ def analyze_cell(N: np.ndarray, t: np.ndarray, *, theory: np.ndarray | None = No
     theory_flag : ndarray of bool, shape like ``theory`` or (n_N, n_t), optional
     batch : float
         B in C = N t B.
+    sim_se, sim_se_dof : ndarray, shape like ``sim``, and float, optional
+        Each seed's standard error over its replica runs (PLRF ``replicas``) and its dof: the
+        paired residuals use it (:func:`~scalinglab.analysis.residuals.residual_map`).
 
     Returns
     -------
@@ -308,7 +312,8 @@ def analyze_cell(N: np.ndarray, t: np.ndarray, *, theory: np.ndarray | None = No
     if theory is not None and sim is not None:
         th, sm = np.asarray(theory, float), np.asarray(sim, float)
         paired = th.ndim == 3 and th.shape[1] == sm.shape[1]  # one theory per seed's own draws
-        rm = residual_map(th, sm, t=t, t_min=settings.t_min, theory_flag=flag, paired=paired)
+        rm = residual_map(th, sm, t=t, t_min=settings.t_min, theory_flag=flag, paired=paired, sim_se=sim_se,
+                          sim_se_dof=sim_se_dof)
         out["residuals"] = rm.summary()
         out["resid_kind"] = rm.kind
     return out

@@ -21,6 +21,8 @@ picks the standard error that fits how the theory was made:
 * **paired** — the theory carries the seed axis, seed ``s``'s theory uses seed ``s``'s draws
   (PLRF/LIN ``exact_given_draw``): ``d_s = T_s - L_s``, ``z = mean(d) / (sd(d)/sqrt(K))``,
   Student-t with ``K - 1`` dof; the draw-to-draw spread of the projection cancels;
+* **paired, replica SE** — as paired, where each seed's value is the mean of R SGD runs on its own
+  draw (PLRF ``replicas``): ``z = mean(d) / (sqrt(sum_s SE_s^2) / K)``, ``K (R - 1)`` dof;
 * **theory spread + seed SE** — a theory with its own spread (a seed axis not paired with the
   simulation's, or a given ``theory_se``): ``SE^2 = SE_sim^2 + SE_theory^2`` (Welch dof);
 * **seed SE** — a deterministic theory: the simulation's seed SE alone, ``K - 1`` dof.
@@ -51,6 +53,8 @@ __all__ = [
 #: how the standard error of z was made (the residual figure and the analysis group say which)
 SE_KINDS = {
     "paired": "paired difference (theory_s - sim_s, same draws per seed), its own seed SE",
+    "paired+replicas": ("paired difference (theory_s - sim_s, same draws per seed), SE from each seed's "
+                        "replica runs on its draw"),
     "theory+seed": "unpaired: SE^2 = seed SE of the simulation^2 + the theory's own SE^2",
     "seed": "seed SE of the simulation alone (deterministic theory)",
     "none": "no standard error (fewer than 2 seeds)",
@@ -194,13 +198,22 @@ class ResidualMap:
 
 def residual_map(theory: np.ndarray, sim: np.ndarray, *, t: np.ndarray | None = None, t_min: float = 0.0,
                  theory_flag: np.ndarray | None = None, paired: bool | None = None,
-                 theory_se: np.ndarray | None = None) -> ResidualMap:
+                 theory_se: np.ndarray | None = None, sim_se: np.ndarray | None = None,
+                 sim_se_dof: float | None = None) -> ResidualMap:
     """Standardised theory-minus-simulation residuals with the standard error the pairing allows.
 
     .. math::
 
         \text{paired: } z = \frac{\bar d}{\operatorname{sd}(d)/\sqrt K},\ d_s = T_s - L_s;
+        \qquad \text{paired, replicas: } z = \frac{\bar d}{\sqrt{\sum_s \mathrm{SE}_s^2}/K};
         \qquad \text{unpaired: } z = \frac{\bar T - \bar L}{\sqrt{\mathrm{SE}_L^2 + \mathrm{SE}_T^2}}
+
+    With replicas (``sim_se``: seed s's value is the mean of R runs on its own draw, ``SE_s`` their
+    standard error over data streams, ``R - 1`` dof each), the paired SE is estimated from all K R
+    runs (``K (R - 1)`` dof) instead of from K seed values: under "T_s = E[L | draw s]" each
+    ``d_s`` has mean 0 and variance ``SE_s^2``. One-pass SGD losses are skewed and power-law tailed
+    (plrf.md §7.9); a standard error from 8 values is then too often small exactly where the mean
+    is low, and the K R-run estimate is not.
 
     Parameters
     ----------
@@ -216,6 +229,10 @@ def residual_map(theory: np.ndarray, sim: np.ndarray, *, t: np.ndarray | None = 
         Default: True when ``theory`` has a seed axis.
     theory_se : ndarray, shape (n_N, n_t), optional
         The theory's own standard error (a theory without a seed axis that has a spread).
+    sim_se, sim_se_dof : ndarray, shape (n_N, K, n_t), and float, optional
+        Each seed's standard error over its replica runs on its own draw, and its dof (R - 1):
+        used by the paired z (kind ``paired+replicas``); ignored when unpaired (a seed's replicas
+        share its draw, so they do not measure the draw-to-draw spread an unpaired z needs).
 
     Returns
     -------
@@ -247,10 +264,22 @@ def residual_map(theory: np.ndarray, sim: np.ndarray, *, t: np.ndarray | None = 
         bad |= np.any(fl, axis=1) if fl.ndim == 3 else np.broadcast_to(fl, (n_N, n_t))
     if theory_se is not None:
         bad |= ~np.isfinite(np.asarray(theory_se, float))
+    se_s = None
+    if sim_se is not None and paired:
+        se_s = np.asarray(sim_se, dtype=np.float64)
+        if se_s.shape != sm.shape:
+            raise SpecError(where, "sim_se.shape", se_s.shape, f"{sm.shape} (one standard error per seed's value)")
+        if not (sim_se_dof is not None and sim_se_dof >= 1):
+            raise SpecError(where, "sim_se_dof", sim_se_dof, "an integer >= 1 (replicas - 1)")
+        bad |= ~np.all(np.isfinite(se_s), axis=1)
+    else:
+        sim_se = None
     n_values = int(n_N * used.sum())
     n_excluded = int((bad & used[None, :]).sum())
     keep = used[None, :] & ~bad
     sm0 = np.where(keep[:, None, :], sm, np.nan)
+    if se_s is not None:
+        se_s = np.where(keep[:, None, :], se_s, np.nan)
     th0 = np.where(keep[:, None, :] if th.ndim == 3 else keep, th, np.nan)
     th_mean = th0.mean(axis=1) if th.ndim == 3 else th0
     sim_mean = sm0.mean(axis=1)
@@ -260,7 +289,11 @@ def residual_map(theory: np.ndarray, sim: np.ndarray, *, t: np.ndarray | None = 
             kind, dof = "none", float("nan")
             z = np.full((n_N, n_t), np.nan)
         else:
-            if paired:
+            if paired and sim_se is not None:
+                d = th0 - sm0
+                kind, dof = "paired+replicas", float(K * sim_se_dof)
+                diff, se = d.mean(axis=1), np.sqrt(np.sum(se_s**2, axis=1)) / K
+            elif paired:
                 d = th0 - sm0
                 kind, dof = "paired", float(K - 1)
                 diff, se = d.mean(axis=1), d.std(axis=1, ddof=1) / np.sqrt(K)

@@ -303,6 +303,11 @@ class ModelBase:
     def samples_per_step(self, params) -> float:
         return 1.0
 
+    def replicas(self, params) -> int:
+        """Runs per seed on the seed's own draw (a ``replicas`` param; 1 for models without one): a
+        seed's simulated value is their mean and ``<var>_se`` its standard error, ``replicas - 1`` dof."""
+        return int(getattr(params, "replicas", 1))
+
     def cube_attrs(self, params) -> dict[str, str]:
         return {"compute": "C = N * t * B (one sample costs O(N) in the projected space)"}
 

@@ -25,7 +25,9 @@ theory, tier ``"exact_given_draw"`` (old name ``"exact"``), :mod:`.theory`
 theory, tiers ``"deterministic_equivalent"`` (old ``"de"``) and ``"asymptotic"``, :mod:`.de`
     Sampling-free deterministic equivalent and the asymptotic terms (plrf.md §3–§4).
 simulate, method ``"eigen"``
-    SGD run in the eigenbasis of K = WᵀDW, exact in law (plrf.md §2), O(N) per sample.
+    SGD run in the eigenbasis of K = WᵀDW, exact in law (plrf.md §2), O(N) per sample. With
+    ``replicas = R`` each seed runs R SGD runs on its W, each on its own data stream, and stores
+    their mean: an estimate of E[loss | W_s], the paired theory, whose skew shrinks as 1/sqrt(R).
 simulate, method ``"ambient"``
     The faithful simulation with x in R^v, O(vN) per sample: the reference.
 analysis hook :data:`MODEL.phase_diagram <PLRF.phase_diagram>`
@@ -39,8 +41,6 @@ their recursions on a time grid that lands on every checkpoint, so their values 
 checkpoint list (to ~1e-4 relative): their unit key includes it.
 """
 from __future__ import annotations
-
-from typing import Any
 
 import numpy as np
 
@@ -67,7 +67,8 @@ def theory_variables(params: Params) -> tuple[str, ...]:
 
 
 def sim_variables(params: Params) -> tuple[str, ...]:
-    return ("loss",)
+    """("loss",), plus ("loss_se",), the standard error of a seed's replica mean, when ``replicas > 1``."""
+    return ("loss", "loss_se") if params.replicas > 1 else ("loss",)
 
 
 def cost(point: Point, method: str) -> float:
@@ -81,9 +82,9 @@ def cost(point: Point, method: str) -> float:
             steps = 512 + np.log(max(t_max, 512) / 512) / 0.005
             return setup + float(np.sum(steps * (N * 2e-8 + 2e-5)))  # one draw of W (a sweep pairs one per seed)
         return 0.01 * N.size
-    per_step = 8e-6 + 2e-9 * float(np.sum(N)) * p.batch
+    per_step = 8e-6 + 2e-9 * float(np.sum(N)) * p.batch * p.replicas
     if p.simulation == "ambient":
-        per_step += 2e-9 * float(np.sum(p.v_ratio * N**2)) * p.batch
+        per_step += 2e-9 * float(np.sum(p.v_ratio * N**2)) * p.batch * p.replicas
     return setup + t_max * per_step
 
 
@@ -105,11 +106,9 @@ class PLRF(ModelBase):
     cost_fn = staticmethod(cost)
     theory_variables = staticmethod(theory_variables)
     sim_variables = staticmethod(sim_variables)
-
-    def unit_params(self, params, kind: str) -> dict[str, Any]:
-        d = super().unit_params(params, kind)
-        d.pop("draws", None)  # sweeps pair the exact tier with the seeds: `draws` changes no stored number
-        return d
+    #: params that change no stored number of a kind: `draws` (sweeps pair the exact tier with the
+    #: seeds) and, for theory, `replicas` (the theory is E[loss | W], the mean the replicas estimate)
+    inert_fields = {"theory": ("draws", "replicas"), "simulation": ("draws",)}
 
     def depends_on_checkpoints(self, params, kind: str) -> bool:
         return kind == "theory" and canonical_tier(params.theory) != "asymptotic"

@@ -5,9 +5,10 @@ import warnings
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer
 
 from scalinglab.errors import DomainError, SpecError
+from scalinglab.models.base import ParamsBase
 from scalinglab.numerics import power_sum
 
 __all__ = ["NAME", "TIERS", "METHODS", "ALIASES", "Params", "ambient_dim", "learning_rate", "max_lr_scale",
@@ -35,10 +36,11 @@ def canonical_tier(name: str) -> str:
     return ALIASES.get(name, name)
 
 
-class Params(BaseModel):
+class Params(ParamsBase, BaseModel):
     """PLRF parameters (the spec's ``[params]``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    _omit_at_default = ("replicas",)  # added after cubes were written: their spec hashes stay
 
     v_ratio: float = Field(10.0, gt=1.0, description=(
         "ambient dimension v = round(v_ratio * N) (features before projection); float > 1 so that v > N "
@@ -48,6 +50,10 @@ class Params(BaseModel):
         "(kernel norm < 1) is checked per grid point at spec load (about 2/(1 + (B+1) lambda_max/tr D))"))
     batch: int = Field(1, ge=1, le=4096, description=(
         "SGD batch size B, integer in [1, 4096] (the gradient is a sum over the batch); compute C = N t B"))
+    replicas: int = Field(1, ge=1, le=256, description=(
+        "SGD runs per drawn W, each on its own data stream; integer in [1, 256]. A seed's simulated loss is "
+        "their mean: an estimate of E[loss | W_s], the paired exact_given_draw theory, whose skew shrinks as "
+        "1/sqrt(replicas) (one-pass SGD losses are right-skewed, plrf.md §7.9). Cost grows linearly"))
     draws: int = Field(1, ge=1, le=1024, description=(
         "DEPRECATED, ignored by sweeps: the exact_given_draw theory is paired with the seeds (seed s's theory "
         "uses seed s's W), so `seeds` sets the draws; integer in [1, 1024] (still averaged by plrf.theory() "
@@ -58,6 +64,10 @@ class Params(BaseModel):
             "(old names exact, de accepted with a DeprecationWarning)"))
     simulation: Literal["eigen", "ambient"] = Field("eigen", description=(
         "simulation method: eigen (eigenbasis SGD, exact in law, O(N)/sample) | ambient (faithful, O(vN)/sample)"))
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        return self._omit_defaults(handler(self))
 
     @field_validator("draws")
     @classmethod
