@@ -194,6 +194,7 @@ class PlainArray:
         self.dtype, self.chunks, self._sep, self._fill = plain
         self.shape = tuple(int(n) for n in meta["shape"])
         self.metadata = _Metadata(tuple(meta.get("dimension_names") or ()))
+        self.attrs = dict(meta.get("attributes") or {})  # as zarr's Array.attrs (e.g. sim_loss_se's dof)
         self._zstd = [c["name"] for c in meta["codecs"]] == ["bytes", "zstd"]
         self._fs, root = filesystem(path, storage_options)
         self._node = join(root, name)
