@@ -561,8 +561,9 @@ def _theory_vs_sim(c: Any) -> Section:
     return Section("Theory against simulation", (
         f"The same cells computed twice: {c.label('theory')} and {c.label('simulation')}. The residual columns "
         "compare the curves point by point over the (N, t ≥ t_min) grid: z = (theory − simulation) / SE, with the "
-        "paired difference and its own seed SE where the theory is paired with the seeds (seed s's theory for "
-        "seed s's draw); the fraction of |z| > 3 is shown beside what a Student-t with the seeds' degrees of "
+        "paired difference where the theory is paired with the seeds (seed s's theory for seed s's draw), "
+        "its SE from the seeds or, where each seed averages several SGD runs on its draw (replicas), from "
+        "those runs; the fraction of |z| > 3 is shown beside what a Student-t with that SE's degrees of "
         "freedom expects when the theory is right. The exponent columns compare what each gives when fitted the "
         "same way."), [Table(
         "Theory and simulation, per cell", ["α", "β", "P", "phase", "max |rel. diff|", "max |z|",
