@@ -283,7 +283,12 @@ def read_spec(path: str, storage_options: dict[str, Any] | None = None) -> Sweep
     """The resolved spec stored in a cube's attrs."""
     if not cube_exists(path, storage_options):
         raise not_a_cube_error(path, storage_options)
-    attrs = open_group(path, storage_options, mode="r").attrs
+    return _spec_from_attrs(open_group(path, storage_options, mode="r").attrs)
+
+
+def _spec_from_attrs(attrs: Any) -> SweepSpec:
+    """The spec in a cube's root attributes (zarr's or the parsed ``zarr.json``'s), checked
+    against its stored hash (a one-line SpecError if they differ)."""
     spec = spec_from_json(attrs["spec"])
     if spec.hash != attrs["spec_hash"]:
         raise SpecError("cube", "spec_hash", attrs["spec_hash"], f"{spec.hash} (the stored spec does not match its hash)")
@@ -438,7 +443,11 @@ def pending_blocks(spec: SweepSpec, path: str, *, include_failed: bool = True, o
 
 def status_counts(spec: SweepSpec, path: str, storage_options: dict[str, Any] | None = None) -> dict[str, int]:
     """Counts of units and blocks by status."""
-    status = _status_array(path, storage_options)
+    return _counts_from(spec, _status_array(path, storage_options))
+
+
+def _counts_from(spec: SweepSpec, status: np.ndarray) -> dict[str, int]:
+    """Counts of units and blocks by status, from the unit status array (alpha, beta, N, P)."""
     st = _block_status_from(spec, status)
     return {
         "units_done": int(np.sum(status == DONE)), "units_failed": int(np.sum(status == FAILED)),

@@ -18,10 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from scalinglab.errors import SpecError
-from scalinglab.spec import SweepSpec, spec_from_json
+from scalinglab.spec import SweepSpec
 
-from .cube import DONE, FAILED, PENDING, _block_status_from, cube_exists, not_a_cube_error
+from .cube import DONE, _counts_from, _spec_from_attrs, cube_exists, not_a_cube_error
 from .paths import filesystem, join
 
 __all__ = ["CubeArrays", "Selection", "open_arrays", "read_array", "read_attrs", "read_spec", "status_counts"]
@@ -131,7 +130,7 @@ def open_arrays(path: str, storage_options: dict[str, Any] | None = None) -> Cub
     and whose arrays are all in the plain layout is read without importing zarr (~0.2 s of cold
     start; :class:`PlainArray`); any other through zarr."""
     if not cube_exists(path, storage_options):
-        raise SpecError("cli", "STORE", path, "a scalinglab cube (a Zarr v3 group made by `scalinglab run`)")
+        raise not_a_cube_error(path, storage_options)  # a half-made one says how to recover
     children = (_node_json(path, "", storage_options).get("consolidated_metadata") or {}).get("metadata") or {}
     arrays = {n: m for n, m in children.items() if "/" not in n and m.get("node_type") == "array"}
     if arrays and all(_plain_layout(m) is not None for m in arrays.values()):
@@ -272,20 +271,9 @@ def read_spec(path: str, storage_options: dict[str, Any] | None = None) -> Sweep
     """:func:`storage.read_spec` without zarr: the spec from the cube's root ``zarr.json``."""
     if not cube_exists(path, storage_options):
         raise not_a_cube_error(path, storage_options)
-    attrs = read_attrs(path, "", storage_options)
-    spec = spec_from_json(attrs["spec"])
-    if spec.hash != attrs["spec_hash"]:
-        raise SpecError("cube", "spec_hash", attrs["spec_hash"], f"{spec.hash} (the stored spec does not match its hash)")
-    return spec
+    return _spec_from_attrs(read_attrs(path, "", storage_options))
 
 
 def status_counts(spec: SweepSpec, path: str, storage_options: dict[str, Any] | None = None) -> dict[str, int]:
     """:func:`storage.status_counts` with the status array read by :func:`read_array` (no zarr)."""
-    status = read_array(path, "status", storage_options)
-    st = _block_status_from(spec, status)
-    return {
-        "units_done": int(np.sum(status == DONE)), "units_failed": int(np.sum(status == FAILED)),
-        "units_pending": int(np.sum(status == PENDING)), "units_total": int(status.size),
-        "blocks_done": sum(v == DONE for v in st.values()), "blocks_failed": sum(v == FAILED for v in st.values()),
-        "blocks_pending": sum(v == PENDING for v in st.values()), "blocks_total": len(st),
-    }
+    return _counts_from(spec, read_array(path, "status", storage_options))
