@@ -14,6 +14,7 @@ from prefect.futures import as_completed
 
 import storage
 from scalinglab.analysis.cell import AnalysisSettings
+from scalinglab.models.base import replicas_of
 from storage.analysis import read_cell, write_analysis
 from tasks.analyze import analyze_cells, analyze_data_surfaces
 
@@ -126,7 +127,8 @@ def render_figures(store: str, out_dir: str | Path, cell: tuple[int, int, int] |
     flag = c["theory_flag"][..., keep] if c["theory_flag"] is not None else None
     th_curve = th.mean(axis=1) if th is not None and th.ndim == 3 else th  # paired theory: its mean over draws
     p = out / "curves.png"
-    plots.plot_curves(t, c["N"], sim=sm, theory=th_curve, alpha=a, beta=b, P=P, model=spec.model, path=str(p))
+    plots.plot_curves(t, c["N"], sim=sm, theory=th_curve, alpha=a, beta=b, P=P, model=spec.model, path=str(p),
+                      replicas=replicas_of(spec.model_module(), spec.params))
     paths.append(str(p))
     method = "theory" if th is not None else "simulation"
     loss = th if th is not None else sm

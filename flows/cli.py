@@ -1152,6 +1152,7 @@ def plot(store: str = typer.Argument(..., metavar="STORE"),
     import storage
     from scalinglab import plots
     from scalinglab.errors import SpecError
+    from scalinglab.models.base import replicas_of
     from storage.analysis import read_cell
     from storage.select import open_arrays, read_spec  # no xarray/pandas (nor zarr, for a plain cube)
 
@@ -1181,7 +1182,8 @@ def plot(store: str = typer.Argument(..., metavar="STORE"),
     out.parent.mkdir(parents=True, exist_ok=True)
     if kind == "curves":
         th_curve = th.mean(axis=1) if th is not None and th.ndim == 3 else th  # paired theory: mean over draws
-        plots.plot_curves(t, c["N"], sim=sm, theory=th_curve, alpha=a, beta=b, P=P, model=spec.model, path=str(out))
+        plots.plot_curves(t, c["N"], sim=sm, theory=th_curve, alpha=a, beta=b, P=P, model=spec.model, path=str(out),
+                          replicas=replicas_of(spec.model_module(), spec.params))
     elif kind in ("frontier", "surface"):
         # the one computation: the stored analysis of this cell, else the same analysis run now
         import json as _json

@@ -16,6 +16,7 @@ import numpy as np
 import storage
 from scalinglab import report as rp
 from scalinglab.analysis.cell import AnalysisSettings
+from scalinglab.models.base import replicas_of
 from storage.analysis import PREFIX, read_cell
 
 __all__ = ["write_report", "default_report_dir", "build_sections"]
@@ -219,7 +220,7 @@ def _cell_figures(c: _Cube) -> list[rp.Figure]:
     figs = []
     th_curve = th.mean(axis=1) if th is not None and th.ndim == 3 else th  # paired: the draw-averaged theory
     fig = plots.plot_curves(t, d["N"], sim=sm, theory=th_curve, alpha=a, beta=b, P=P, model=c.model, tier=c.tier,
-                            method=c.method)
+                            method=c.method, replicas=replicas_of(c.spec.model_module(), c.spec.params))
     figs.append(rp.Figure(f"Loss curves at α = {a:g}, β = {b:g}, P = {_g(P)}", _fig(fig),
                           "Test loss against optimizer steps, one colour per N (log–log). "
                           + (f"Theory ({c.tier} tier) dashed"

@@ -147,6 +147,7 @@ def plot_curves(
     tier: str | None = None,
     method: str | None = None,
     path: str | None = None,
+    replicas: int = 1,
 ) -> "Figure":
     """Loss against t, one colour per N (log–log): simulation mean ± ``n_se`` SE, theory dashed.
 
@@ -166,6 +167,8 @@ def plot_curves(
         The theory tier and simulation method, named in the legend.
     path : str, optional
         Save a PNG there.
+    replicas : int
+        SGD runs averaged into each seed's value (named in the legend when > 1).
     """
     t = np.asarray(t, dtype=float)
     N = np.asarray(N, dtype=float)
@@ -207,7 +210,8 @@ def plot_curves(
     if sim is not None:
         k = sim.shape[1]
         name = f"simulation{f' ({method})' if method else ''}"
-        lab = f"{name}: geometric mean ± {n_se:g} SE of log L, {k} seeds" if k >= 2 else f"{name}, 1 seed"
+        runs = f" × {replicas} runs each" if replicas > 1 else ""
+        lab = f"{name}: geometric mean ± {n_se:g} SE of log L, {k} seeds{runs}" if k >= 2 else f"{name}, 1 seed{runs}"
         handles.append(Line2D([], [], color="gray", lw=1.6, label=lab))
     if theory is not None:
         handles.append(Line2D([], [], color="black" if sim is not None else "gray", ls="--",
@@ -549,7 +553,8 @@ def plot_residuals(
                      fontsize=9)
     hx.set_xlabel("z")
     hx.set_ylabel("density")
-    sub = (f"SE: {SE_KINDS[rm.kind]}; {rm.n_seeds} seeds; max |z| = {summ['resid_max_z']:.2f}, "
+    runs = f" × {round(rm.dof / rm.n_seeds) + 1} runs each" if rm.kind == "paired+replicas" else ""
+    sub = (f"SE: {SE_KINDS[rm.kind]}; {rm.n_seeds} seeds{runs}; max |z| = {summ['resid_max_z']:.2f}, "
            f"max |rel. diff.| = {summ['resid_max_rel']:.3g}")
     if rm.n_excluded:
         sub += f"; {rm.n_excluded} of {rm.n_values} values flagged or non-finite, excluded"

@@ -402,6 +402,12 @@ def check_model(model: Any, name: str | None = None, origin: str = "") -> Any:
     return model
 
 
+def replicas_of(model: Any, params: Any) -> int:
+    """Runs per seed on the seed's own draw (:meth:`ModelBase.replicas`); 1 for a model without the hook."""
+    hook = getattr(model, "replicas", None)
+    return int(hook(params)) if callable(hook) else int(getattr(params, "replicas", 1))
+
+
 def as_mapping_json(params: Any) -> Mapping[str, Any]:
     """The params as a JSON-able dict (pydantic model or mapping)."""
     if hasattr(params, "model_dump"):

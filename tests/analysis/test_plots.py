@@ -42,6 +42,9 @@ def test_plot_curves(tmp_path):
     _check_png(path, fig)
     assert "α = 0.7" in fig.axes[0].get_title() and "P = ∞" in fig.axes[0].get_title()
     _check_png(path, plot_curves(T, N, theory=theory, path=str(path)))  # theory only
+    legend = lambda f: " ".join(t.get_text() for t in f.axes[0].get_legend().get_texts())  # noqa: E731
+    assert "seeds" in legend(fig) and "runs each" not in legend(fig)
+    assert f"{sim.shape[1]} seeds × 4 runs each" in legend(plot_curves(T, N, sim, theory, replicas=4))
     with pytest.raises(SpecError, match="sim/theory"):
         plot_curves(T, N)
 
