@@ -15,7 +15,7 @@ from prefect.futures import as_completed
 import storage
 from scalinglab.analysis.cell import AnalysisSettings
 from scalinglab.models.base import replicas_of
-from storage.analysis import read_cell, write_analysis
+from storage.analysis import positive_t, read_cell, write_analysis
 from tasks.analyze import analyze_cells, analyze_data_surfaces
 
 __all__ = ["analyze_flow", "run_analysis", "render_figures", "default_out_dir", "batch_of"]
@@ -120,15 +120,12 @@ def render_figures(store: str, out_dir: str | Path, cell: tuple[int, int, int] |
     an = current_analysis(store, spec, spec.storage_options or None)
     settings = json.loads(an.attrs["settings"]) if an is not None else AnalysisSettings().to_dict()
     paths = []
-    keep = c["t"] > 0
-    t = c["t"][keep]
-    th = c["theory"][..., keep] if c["theory"] is not None else None
-    sm = c["sim"][..., keep] if c["sim"] is not None else None
-    flag = c["theory_flag"][..., keep] if c["theory_flag"] is not None else None
+    w = positive_t(c)  # the log-t axis
+    t, th, sm, flag = w["t"], w["theory"], w["sim"], w["theory_flag"]
     th_curve = th.mean(axis=1) if th is not None and th.ndim == 3 else th  # paired theory: its mean over draws
     p = out / "curves.png"
     plots.plot_curves(t, c["N"], sim=sm, theory=th_curve, alpha=a, beta=b, P=P, model=spec.model, path=str(p),
-                      replicas=replicas_of(spec.model_module(), spec.params))
+                      replicas=replicas_of(spec.params))
     paths.append(str(p))
     method = "theory" if th is not None else "simulation"
     loss = th if th is not None else sm
@@ -140,9 +137,8 @@ def render_figures(store: str, out_dir: str | Path, cell: tuple[int, int, int] |
     paths.append(str(p))
     if th is not None and sm is not None:
         p = out / "residuals.png"
-        se = c["sim_se"][..., keep] if c.get("sim_se") is not None else None
-        plots.plot_residuals(t, c["N"], th, sm, t_min=settings["t_min"], theory_flag=flag, sim_se=se,
-                             sim_se_dof=c.get("sim_se_dof"),
+        plots.plot_residuals(t, c["N"], th, sm, t_min=settings["t_min"], theory_flag=flag, sim_se=w.get("sim_se"),
+                             sim_se_dof=w.get("sim_se_dof"),
                              title=f"{spec.model}: theory vs simulation, α={a:g}, β={b:g}", path=str(p))
         paths.append(str(p))
     if spec.model_module().phase_diagram is not None and ds.sizes["alpha"] >= 2 and ds.sizes["beta"] >= 2 and an is not None:

@@ -1153,7 +1153,7 @@ def plot(store: str = typer.Argument(..., metavar="STORE"),
     from scalinglab import plots
     from scalinglab.errors import SpecError
     from scalinglab.models.base import replicas_of
-    from storage.analysis import read_cell
+    from storage.analysis import positive_t, read_cell
     from storage.select import open_arrays, read_spec  # no xarray/pandas (nor zarr, for a plain cube)
 
     batch_of = _batch  # not flows.analyze's: that module imports Prefect (seconds of cold start)
@@ -1165,10 +1165,8 @@ def plot(store: str = typer.Argument(..., metavar="STORE"),
         _fail(f"cell alpha={_cell_text(float(alpha[ia]))}, beta={_cell_text(float(beta[ib]))}, "
               f"P={_coord_text(float(P[ip]))}: not done yet; `scalinglab resume {store}` computes it", EXIT_FAILED)
     c = read_cell(ds, ia, ib, ip)
-    keep = c["t"] > 0
-    t, th = c["t"][keep], (c["theory"][..., keep] if c["theory"] is not None else None)
-    sm = c["sim"][..., keep] if c["sim"] is not None else None
-    flag = c["theory_flag"][..., keep] if c["theory_flag"] is not None else None
+    w = positive_t(c)  # the log-t axis
+    t, th, sm, flag = w["t"], w["theory"], w["sim"], w["theory_flag"]
     a, b, P = float(alpha[ia]), float(beta[ib]), float(P[ip])
     where = f"cell alpha={_cell_text(a)}, beta={_cell_text(b)}, P={_coord_text(P)}"
     title = plots.cell_title(a, b, P, spec.model)
@@ -1183,7 +1181,7 @@ def plot(store: str = typer.Argument(..., metavar="STORE"),
     if kind == "curves":
         th_curve = th.mean(axis=1) if th is not None and th.ndim == 3 else th  # paired theory: mean over draws
         plots.plot_curves(t, c["N"], sim=sm, theory=th_curve, alpha=a, beta=b, P=P, model=spec.model, path=str(out),
-                          replicas=replicas_of(spec.model_module(), spec.params))
+                          replicas=replicas_of(spec.params))
     elif kind in ("frontier", "surface"):
         # the one computation: the stored analysis of this cell, else the same analysis run now
         import json as _json
@@ -1226,9 +1224,8 @@ def plot(store: str = typer.Argument(..., metavar="STORE"),
             plots.plot_surface(t[tt], c["N"], data[..., tt], surface, title=f"{title} ({method})", path=str(out))
     else:
         t_min = (_json_settings(store, spec) or {}).get("t_min", _default_t_min())
-        se = c["sim_se"][..., keep] if c.get("sim_se") is not None else None
         plots.plot_residuals(t, c["N"], th, sm, t_min=t_min, theory_flag=flag, title=f"{title}: theory vs simulation",
-                             path=str(out), sim_se=se, sim_se_dof=c.get("sim_se_dof"))
+                             path=str(out), sim_se=w.get("sim_se"), sim_se_dof=w.get("sim_se_dof"))
     typer.echo(str(out))
 
 

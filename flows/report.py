@@ -17,7 +17,7 @@ import storage
 from scalinglab import report as rp
 from scalinglab.analysis.cell import AnalysisSettings
 from scalinglab.models.base import replicas_of
-from storage.analysis import PREFIX, read_cell
+from storage.analysis import PREFIX, positive_t, read_cell
 
 __all__ = ["write_report", "default_report_dir", "build_sections"]
 
@@ -211,16 +211,13 @@ def _cell_figures(c: _Cube) -> list[rp.Figure]:
         if not done:
             return []
         ia, ib, ip = done[0]
-    d = c.cell(ia, ib, ip)
+    d = positive_t(c.cell(ia, ib, ip))  # the log-t axis
     a, b, P = c.alpha[ia], c.beta[ib], c.P[ip]
-    keep = d["t"] > 0
-    t = d["t"][keep]
-    th = d["theory"][..., keep] if d["theory"] is not None else None  # (N, t), or (N, seed, t) when paired
-    sm = d["sim"][..., keep] if d["sim"] is not None else None
+    t, th, sm = d["t"], d["theory"], d["sim"]  # theory (N, t), or (N, seed, t) when paired
     figs = []
     th_curve = th.mean(axis=1) if th is not None and th.ndim == 3 else th  # paired: the draw-averaged theory
     fig = plots.plot_curves(t, d["N"], sim=sm, theory=th_curve, alpha=a, beta=b, P=P, model=c.model, tier=c.tier,
-                            method=c.method, replicas=replicas_of(c.spec.model_module(), c.spec.params))
+                            method=c.method, replicas=replicas_of(c.spec.params))
     figs.append(rp.Figure(f"Loss curves at α = {a:g}, β = {b:g}, P = {_g(P)}", _fig(fig),
                           "Test loss against optimizer steps, one colour per N (log–log). "
                           + (f"Theory ({c.tier} tier) dashed"
@@ -235,9 +232,8 @@ def _cell_figures(c: _Cube) -> list[rp.Figure]:
                           "Left: loss against compute C = N·t·B for every N; the minimum over N (red) and the fitted "
                           "power law. Right: the compute-optimal N*. The fit window and intervals are in the title."))
     if th is not None and sm is not None:
-        se = d["sim_se"][..., keep] if d.get("sim_se") is not None else None
         fig = plots.plot_residuals(t, d["N"], th, sm, title=f"{c.model}: theory vs simulation, α={a:g}, β={b:g}",
-                                   t_min=c.t_min, sim_se=se, sim_se_dof=d.get("sim_se_dof"))
+                                   t_min=c.t_min, sim_se=d.get("sim_se"), sim_se_dof=d.get("sim_se_dof"))
         figs.append(rp.Figure("Theory against simulation", _fig(fig),
                               "Theory against the simulation over (t, N): z with the SE it states in the panel "
                               "(the paired difference where the theory is paired with the seeds), and the "

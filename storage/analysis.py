@@ -15,7 +15,7 @@ from scalinglab.analysis.cell import DATA_FIELDS, FIT_FIELDS, FRONTIER_CURVE, IN
 from scalinglab.analysis.residuals import SE_KINDS
 from scalinglab.spec import SweepSpec
 
-__all__ = ["GROUP", "PREFIX", "read_cell", "write_analysis", "open_analysis", "analysis_exists", "stored_cell",
+__all__ = ["GROUP", "PREFIX", "read_cell", "positive_t", "write_analysis", "open_analysis", "analysis_exists", "stored_cell",
            "current_analysis", "cell_key", "StoredAnalysis"]
 
 GROUP = "analysis"
@@ -52,28 +52,18 @@ def cell_key(ia: int, ib: int, ip: int) -> str:
 def read_cell(ds, ia: int, ib: int, ip: int) -> dict[str, Any]:
     """N, t and the loss arrays of one (alpha, beta, P) cell from an open cube (numpy): an
     xarray cube (:func:`storage.open_cube`) or a zarr-only one (:func:`storage.select.open_arrays`,
-    which the command line uses: no xarray import)."""
-    from .select import CubeArrays
+    which the command line uses: no xarray import). One reader for both:
+    :meth:`storage.select.CubeArrays.cell`."""
+    from .select import CubeArrays, arrays_of_dataset
 
-    if isinstance(ds, CubeArrays):
-        return ds.cell(ia, ib, ip)
-    cell = ds.isel(alpha=ia, beta=ib, P=ip)
-    out: dict[str, Any] = {"N": ds.N.values, "t": ds.t.values, "theory": None, "sim": None, "theory_flag": None}
+    return (ds if isinstance(ds, CubeArrays) else arrays_of_dataset(ds)).cell(ia, ib, ip)
 
-    def arr(name: str):  # (N, t), or (N, seed, t) where the variable carries the seed dimension (paired theory)
-        v = cell[name]
-        return v.transpose("N", "seed", "t").values if "seed" in v.dims else v.transpose("N", "t").values
 
-    if "theory_loss" in ds:
-        out["theory"] = arr("theory_loss")
-        if "theory_flag" in ds:
-            out["theory_flag"] = arr("theory_flag").astype(bool)
-    if "sim_loss" in ds:
-        out["sim"] = cell.sim_loss.transpose("N", "seed", "t").values
-    if "sim_loss_se" in ds:  # each seed's SE over its replica runs (a model's `replicas`): the paired residuals use it
-        out["sim_se"] = cell.sim_loss_se.transpose("N", "seed", "t").values
-        out["sim_se_dof"] = float(ds.sim_loss_se.attrs["dof"])
-    return out
+def positive_t(cell: dict[str, Any]) -> dict[str, Any]:
+    """``cell`` (:func:`read_cell`) at its checkpoints t > 0 only, every array sliced on its last
+    (t) axis: what the log-t figures draw."""
+    keep = cell["t"] > 0
+    return {k: (v[..., keep] if isinstance(v, np.ndarray) and k != "N" else v) for k, v in cell.items()}
 
 
 def write_analysis(store: str, spec: SweepSpec, results: dict[tuple[int, int, int], dict[str, dict[str, float]]],

@@ -97,7 +97,7 @@ def _template(spec: SweepSpec):
             attrs = {"method": method, "units": "loss (no factor 1/2)",
                      "source": model.tier(p) if method == "theory" else model.method(p)}
             if method == "simulation" and name.endswith("_se"):  # a seed's SE over its replica runs on its draw
-                R = replicas_of(model, p)
+                R = replicas_of(p)
                 attrs.update(dof=R - 1, description=(
                     f"standard error of seed s's {name.removesuffix('_se')}: sd over its {R} replica runs on the "
                     f"same draw / sqrt({R}), {R - 1} dof; the paired residuals use it"))

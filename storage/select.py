@@ -23,7 +23,7 @@ from scalinglab.spec import SweepSpec
 from .cube import DONE, _counts_from, _spec_from_attrs, cube_exists, not_a_cube_error
 from .paths import filesystem, join
 
-__all__ = ["CubeArrays", "Selection", "open_arrays", "read_array", "read_attrs", "read_spec", "status_counts"]
+__all__ = ["CubeArrays", "Selection", "open_arrays", "arrays_of_dataset", "read_array", "read_attrs", "read_spec", "status_counts"]
 
 GRID = ("alpha", "beta", "N", "P")
 
@@ -245,6 +245,25 @@ class PlainArray:
 @dataclass(frozen=True)
 class _Metadata:
     dimension_names: tuple[str, ...]
+
+
+class _DatasetArray:
+    """A variable of an xarray cube seen as :class:`CubeArrays` sees a zarr array (dims, attrs,
+    positional ``[...]``): so that one :meth:`CubeArrays.cell` reads both kinds of open cube."""
+
+    def __init__(self, da: Any) -> None:
+        self._da = da
+        self.metadata = _Metadata(tuple(da.dims))
+        self.attrs = dict(da.attrs)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        return np.asarray(self._da.values if key is Ellipsis else self._da[key].values)
+
+
+def arrays_of_dataset(ds: Any) -> CubeArrays:
+    """An open xarray cube (:func:`storage.open_cube`) as :class:`CubeArrays` (nothing is read
+    until a cell or selection asks for it)."""
+    return CubeArrays({name: _DatasetArray(ds[name]) for name in (*ds.coords, *ds.data_vars)})
 
 
 def _zstd_decoder():

@@ -272,8 +272,6 @@ def residual_map(theory: np.ndarray, sim: np.ndarray, *, t: np.ndarray | None = 
         if not (sim_se_dof is not None and sim_se_dof >= 1):
             raise SpecError(where, "sim_se_dof", sim_se_dof, "an integer >= 1 (replicas - 1)")
         bad |= ~np.all(np.isfinite(se_s), axis=1)
-    else:
-        sim_se = None
     n_values = int(n_N * used.sum())
     n_excluded = int((bad & used[None, :]).sum())
     keep = used[None, :] & ~bad
@@ -289,7 +287,7 @@ def residual_map(theory: np.ndarray, sim: np.ndarray, *, t: np.ndarray | None = 
             kind, dof = "none", float("nan")
             z = np.full((n_N, n_t), np.nan)
         else:
-            if paired and sim_se is not None:
+            if se_s is not None:  # paired, SE from each seed's replica runs
                 d = th0 - sm0
                 kind, dof = "paired+replicas", float(K * sim_se_dof)
                 diff, se = d.mean(axis=1), np.sqrt(np.sum(se_s**2, axis=1)) / K

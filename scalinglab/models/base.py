@@ -303,11 +303,6 @@ class ModelBase:
     def samples_per_step(self, params) -> float:
         return 1.0
 
-    def replicas(self, params) -> int:
-        """Runs per seed on the seed's own draw (a ``replicas`` param; 1 for models without one): a
-        seed's simulated value is their mean and ``<var>_se`` its standard error, ``replicas - 1`` dof."""
-        return int(getattr(params, "replicas", 1))
-
     def cube_attrs(self, params) -> dict[str, str]:
         return {"compute": "C = N * t * B (one sample costs O(N) in the projected space)"}
 
@@ -402,10 +397,10 @@ def check_model(model: Any, name: str | None = None, origin: str = "") -> Any:
     return model
 
 
-def replicas_of(model: Any, params: Any) -> int:
-    """Runs per seed on the seed's own draw (:meth:`ModelBase.replicas`); 1 for a model without the hook."""
-    hook = getattr(model, "replicas", None)
-    return int(hook(params)) if callable(hook) else int(getattr(params, "replicas", 1))
+def replicas_of(params: Any) -> int:
+    """Runs per seed on the seed's own draw: the params' ``replicas`` (1 for a model without one). A
+    seed's simulated value is their mean and ``<var>_se`` its standard error, ``replicas - 1`` dof."""
+    return int(getattr(params, "replicas", 1))
 
 
 def as_mapping_json(params: Any) -> Mapping[str, Any]:
